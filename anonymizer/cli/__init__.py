@@ -1,0 +1,56 @@
+"""The ``anonymizer`` command: the only place that prints, reads the environment or exits.
+
+Exit codes: 0 all done, 1 some files failed, 2 usage or profile error, 3 key error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from anonymizer import __version__
+from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_FAILED, EXIT_USAGE, EXIT_KEY = 1, 2, 3
+
+
+def guarded(func: F) -> F:
+    """Turn library errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeyFileError as exc:
+            click.echo(f"error: key: {exc}", err=True)
+            sys.exit(EXIT_KEY)
+        except (ProfileError, InputError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except AnonymizerError as exc:
+            click.echo(f"error: {exc.code}: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, package_name="anonymizer-dicom")
+def main() -> None:
+    """De-identify DICOM files with PS3.15 profiles.
+
+    \b
+    Example:
+      anonymizer keygen project.key
+      anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+
+
+from anonymizer.cli import commands, profiles  # noqa: E402,F401  (registers the commands)

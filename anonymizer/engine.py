@@ -1,0 +1,408 @@
+"""Compile a :class:`Profile` into a :class:`Plan` once; apply it to one dataset.
+
+Resolution for one element, first match wins:
+
+1. a rule for its tag inside a matching sequence path (longest path first);
+2. a rule for its exact tag;
+3. a mask rule (``(60xx,3000)``), most specific first;
+4. private elements: a rule for ``(gggg,xxee)@CREATOR``, then ``private``, then the
+   ``private_tags`` policy (``safe`` uses the TCIA knowledge base);
+5. a VR rule;
+6. inside a sequence being replaced (D) or cleaned (C): replace / clean its text and dates;
+7. group lengths and public tags the data dictionary does not know: remove (fail closed);
+   other public tags: the ``unlisted_tags`` policy.
+
+Among rules of one kind, the later rule wins. Combined codes (``conform``) are resolved
+per SOP class from the attribute's Type in that IOD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.sequence import Sequence
+
+from anonymizer import __version__, standard
+from anonymizer.actions import (
+    ACTIONS,
+    Action,
+    FileContext,
+    resolve_combined,
+    values,
+)
+from anonymizer.cleaner import TextCleaner, identifier_strings
+from anonymizer.errors import InputError
+from anonymizer.profile import Profile, Rule
+from anonymizer.secret import Secret
+from anonymizer.tags import format_tag
+
+IMPLEMENTATION_CLASS_UID = "2.25.160714952406958423389232520312386170093"
+IMPLEMENTATION_VERSION = f"ANONYMIZER_{__version__.replace('.', '')}"[:16]
+META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
+IDENTIFIER_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
+_TEXT_DATE = frozenset({"DA", "DT", "TM"})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A resolved decision: the action object and where it came from."""
+
+    action: Action
+    origin: str
+
+    @property
+    def name(self) -> str:
+        return self.action.name
+
+
+def _default(name: str, origin: str) -> Bound:
+    return Bound(ACTIONS[name]({}), origin)
+
+
+KEEP_UNLISTED = _default("keep", "unlisted_tags: keep")
+REMOVE_UNLISTED = _default("remove", "unlisted_tags: remove")
+REMOVE_UNKNOWN = _default("remove", "public tag not in the data dictionary (fail closed)")
+REMOVE_GROUP_LENGTH = _default("remove", "group length (recomputed on write)")
+REMOVE_PRIVATE = _default("remove", "private_tags: remove")
+KEEP_PRIVATE = _default("keep", "private_tags: keep")
+REMOVE_ILLEGAL_PRIVATE = _default("remove", "private element without a creator")
+SAFE_PRIVATE = {
+    "k": _default("keep", "private_tags: safe (TCIA knowledge base: keep)"),
+    "h": _default("remap_uid", "private_tags: safe (TCIA knowledge base: UID)"),
+    "o": _default("shift_date", "private_tags: safe (TCIA knowledge base: date)"),
+}
+REMOVE_NOT_SAFE = _default("remove", "private_tags: safe (not known safe)")
+IN_REPLACED = {vr: _default("replace", "inside a replaced sequence") for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT", "TM")}
+IN_CLEANED = {vr: _default("clean", "inside a cleaned sequence") for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")}
+MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
+
+
+class Plan:
+    """A compiled profile: rule indexes built once per run, resolvers cached per SOP class.
+
+    Holds no PHI: the per-SOP-class cache is keyed by SOP Class UID.
+    """
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self._exact: dict[int, Bound] = {}
+        self._pathed: dict[int, list[tuple[tuple[int, ...], Bound]]] = {}
+        self._masks: list[tuple[int, int, Bound]] = []
+        self._private: dict[tuple[int, str, int], Bound] = {}
+        self._all_private: Bound | None = None
+        self._vr: dict[str, Bound] = {}
+        self._conform: dict[int, str] = {}  # id(action) -> combined code
+        ordered_masks: list[tuple[int, int, int, int, Bound]] = []
+        for order, rule in enumerate(profile.rules):
+            bound = Bound(ACTIONS[rule.action](rule.params, rule.base), rule.origin)
+            if rule.action == "conform":
+                self._conform[id(bound.action)] = str(rule.params["code"])
+            self._index(rule, bound, order, ordered_masks)
+        ordered_masks.sort(key=lambda m: (m[0], m[1]), reverse=True)
+        self._masks = [(value, care, bound) for _, _, value, care, bound in ordered_masks]
+        for rules in self._pathed.values():
+            rules.sort(key=lambda item: len(item[0]), reverse=True)  # stable: later wins below
+        self._resolved: dict[tuple[int, str | None, bool], Bound] = {}
+        self.options = profile.options
+
+    def _index(self, rule: Rule, bound: Bound, order: int, masks: list[tuple[int, int, int, int, Bound]]) -> None:
+        sel = rule.selector
+        if sel.path and sel.tag is not None:
+            entries = self._pathed.setdefault(sel.tag, [])
+            entries[:] = [e for e in entries if e[0] != sel.path]
+            entries.append((sel.path, bound))
+        elif sel.tag is not None:
+            self._exact[sel.tag] = bound
+        elif sel.mask is not None:
+            masks.append((sel.specificity, order, sel.mask[0], sel.mask[1], bound))
+        elif sel.private is not None:
+            self._private[sel.private] = bound
+        elif sel.all_private:
+            self._all_private = bound
+        elif sel.vr is not None:
+            self._vr[sel.vr] = bound
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the compiled rules (names the plan in reports)."""
+        parts = [(r.selector.text, r.action, json.dumps(dict(r.params), sort_keys=True, default=str)) for r in self.profile.rules]
+        payload = json.dumps([parts, self.profile.private_tags, self.profile.unlisted_tags, self.profile.shift_days, list(self.options)])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    # --- resolution ----------------------------------------------------------------------
+
+    def _conformed(self, bound: Bound, tag: int, iod: str | None, nested: bool) -> Bound:
+        code = self._conform.get(id(bound.action))
+        if code is None:
+            return bound
+        key = (tag, iod, nested)
+        found = self._resolved.get(key)
+        if found is None:
+            keyword = dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+            attr_type = standard.attribute_type(keyword, iod, nested)
+            name = resolve_combined(code, attr_type)
+            where = iod or "unknown SOP class"
+            found = _default(name, f"{bound.origin} -> {name} (Type {attr_type or 'absent'} in {where})")
+            self._resolved[key] = found
+        return found
+
+    def resolve(self, tag: int, vr: str, stack: tuple[int, ...], mode: str, creator: str | None, iod: str | None) -> Bound:
+        """The decision for one element (see the module docstring for the order)."""
+        for path, bound in self._pathed.get(tag, ()):
+            if stack[-len(path):] == path:
+                return self._conformed(bound, tag, iod, bool(stack))
+        bound_or_none = self._exact.get(tag)
+        if bound_or_none is not None:
+            return self._conformed(bound_or_none, tag, iod, bool(stack))
+        for value, care, bound in self._masks:
+            if tag & care == value:
+                return self._conformed(bound, tag, iod, bool(stack))
+        group, element = tag >> 16, tag & 0xFFFF
+        if group % 2:
+            return self._resolve_private(group, element, creator)
+        found = self._vr.get(vr)
+        if found is not None:
+            return found
+        if mode == "D" and vr in IN_REPLACED:
+            return IN_REPLACED[vr]
+        if mode == "C" and vr in IN_CLEANED:
+            return IN_CLEANED[vr]
+        if element == 0 or not dictionary_has_tag(tag):
+            return REMOVE_GROUP_LENGTH if element == 0 else REMOVE_UNKNOWN
+        return KEEP_UNLISTED if self.profile.unlisted_tags == "keep" else REMOVE_UNLISTED
+
+    def _resolve_private(self, group: int, element: int, creator: str | None) -> Bound:
+        if creator is None:
+            return REMOVE_ILLEGAL_PRIVATE
+        found = self._private.get((group, creator, element & 0xFF)) or self._all_private
+        if found is not None:
+            return found
+        policy = self.profile.private_tags
+        if policy == "remove":
+            return REMOVE_PRIVATE
+        if policy == "keep":
+            return KEEP_PRIVATE
+        disposition = standard.private_dispositions().get(f"{group:04x}|{creator}|{element & 0xFF:02x}")
+        return SAFE_PRIVATE.get(disposition or "", REMOVE_NOT_SAFE)
+
+    def explain(self, sop_class_uid: str | None = None) -> Iterator[tuple[str, str, str, str]]:
+        """Rows (tag, keyword, action, origin): every Table E.1-1 attribute, then the rest."""
+        iod = standard.iod_for_sop_class(sop_class_uid) if sop_class_uid else None
+        seen: set[int] = set()
+        for attr in standard.attributes():
+            if attr.tag == "PRIVATE":
+                yield ("(gggg,eeee) odd", "private attributes", f"private_tags: {self.profile.private_tags}", "profile policy")
+                continue
+            if "X" in attr.tag:
+                bound = next((b for v, c, b in self._masks if int(attr.tag[1:5].replace("X", "0"), 16) << 16 == v & 0xFFFF0000), None)
+                yield (attr.tag, attr.name, bound.name if bound else "keep", bound.origin if bound else "no rule")
+                continue
+            tag = int(attr.tag[1:5] + attr.tag[6:10], 16)
+            seen.add(tag)
+            bound = self.resolve(tag, attr.vr, (), "", None, iod)
+            yield (attr.tag, attr.keyword, bound.name, bound.origin)
+        for tag, bound in sorted(self._exact.items()):
+            if tag not in seen:
+                keyword = dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+                yield (format_tag(tag), keyword, bound.name, bound.origin)
+        for tag, entries in sorted(self._pathed.items()):
+            for path, bound in entries:
+                yield ("/".join(format_tag(t) for t in (*path, tag)), "", bound.name, bound.origin)
+        for (group, creator, element), bound in sorted(self._private.items()):
+            yield (f"({group:04X},xx{element:02X})@{creator}", "", bound.name, bound.origin)
+        for vr, bound in sorted(self._vr.items()):
+            yield (f"VR {vr}", "", bound.name, bound.origin)
+        yield ("other public", "", self.profile.unlisted_tags, "unlisted_tags")
+
+
+# --- applying a plan to one dataset ---------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    container: Dataset
+    tag: int
+    bound: Bound
+    vr: str
+    path: tuple[int, ...]
+
+
+@dataclass
+class Outcome:
+    """What de-identifying one dataset did: counts per action and vault records."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    records: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _vr_of(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        if dictionary_has_tag(tag) and not tag >> 16 & 1:
+            return str(dictionary_VR(tag)).split(" ")[0]
+        if raw.VR is None or (isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF):
+            return str(ds[tag].VR)  # converts (private or undefined-length UN): may be SQ
+        return "UN"
+    return str(vr)
+
+
+class _Walker:
+    """Collects the decisions for one dataset before anything is changed."""
+
+    def __init__(self, plan: Plan, iod: str | None):
+        self.plan, self.iod = plan, iod
+        self.tasks: list[_Task] = []
+        self.creators: list[tuple[Dataset, int]] = []
+        self.dropped: list[Sequence] = []
+        self.counts: Counter[str] = Counter()
+
+    def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
+        creators: dict[int, str] = {}
+        for tag in list(ds.keys()):
+            tag = int(tag)
+            group, element = tag >> 16, tag & 0xFFFF
+            if group & 1 and 0x10 <= element <= 0xFF:
+                value = ds[tag].value
+                creators[(group << 8) | element] = str(value).strip().lower() if value else ""
+                self.creators.append((ds, tag))
+                continue
+            raw = ds.get_item(tag)
+            vr = _vr_of(ds, tag, raw)
+            creator = creators.get((group << 8) | (element >> 8)) if group & 1 else None
+            bound = self.plan.resolve(tag, vr, stack, mode, creator, self.iod)
+            self.counts[bound.name] += 1
+            if vr == "SQ":
+                self._sequence(ds, tag, bound, stack, mode)
+            elif bound.name != "keep":
+                self.tasks.append(_Task(ds, tag, bound, vr, stack))
+
+    def _sequence(self, ds: Dataset, tag: int, bound: Bound, stack: tuple[int, ...], mode: str) -> None:
+        if bound.name in ("remove", "empty"):
+            self.dropped.append(ds[tag].value)
+            self.tasks.append(_Task(ds, tag, bound, "SQ", stack))
+            return
+        inner = MODES.get(bound.name, mode)
+        for item in ds[tag].value:
+            self.walk(item, (*stack, tag), inner)
+
+
+def _identifiers(walker: _Walker) -> list[str]:
+    found: list[str] = []
+    for task in walker.tasks:
+        if task.bound.name == "shift_date" and task.vr not in ("DA", "DT"):
+            continue  # text under a date rule is cleaned, not an identifier of itself
+        if task.bound.action.identifying and task.vr in IDENTIFIER_VRS:
+            elem = task.container[task.tag]
+            for value in values(elem):
+                found.extend(identifier_strings(elem.keyword, task.vr, value))
+    for seq in walker.dropped:
+        for item in seq:
+            found.extend(_sequence_identifiers(item))
+    return found
+
+
+def _sequence_identifiers(ds: Dataset) -> Iterator[str]:
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                yield from _sequence_identifiers(item)
+        elif elem.VR in IDENTIFIER_VRS:
+            for value in values(elem):
+                yield from identifier_strings(elem.keyword, elem.VR, value)
+
+
+def _method_items(options: tuple[str, ...]) -> list[Dataset]:
+    items = []
+    for name in ("basic", *[o for o in standard.CID_7050 if o in options]):
+        code, meaning = standard.CID_7050[name]
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "DCM", meaning
+        items.append(item)
+    return items
+
+
+def deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
+    """De-identify ``ds`` in place according to ``plan``.
+
+    Raises
+    ------
+    InputError
+        ``missing-sop-instance-uid`` when the object has no SOP Instance UID.
+    ActionError
+        When an action cannot apply to an element.
+    """
+    if not ds.get("SOPInstanceUID"):
+        raise InputError("missing-sop-instance-uid")
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    iod = standard.iod_for_sop_class(sop_class)
+    patient = str(ds.get("PatientID", "") or "").strip()
+    low, high = plan.profile.shift_days
+    offset = secret.day_offset(secret.token("PatientID", patient), low, high)
+
+    walker = _Walker(plan, iod)
+    walker.walk(ds, (), "")
+    needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
+    identifiers = _identifiers(walker) if needs_cleaner else []
+    ctx = FileContext(secret, patient, offset, lambda: TextCleaner(identifiers))
+    for task in walker.tasks:
+        if task.vr == "SQ":
+            if task.bound.name == "remove":
+                del task.container[task.tag]
+            else:
+                task.container[task.tag].value = []
+            continue
+        if task.bound.name == "remove":
+            del task.container[task.tag]
+            continue
+        elem = task.container[task.tag]
+        edit = task.bound.action(elem, ctx)
+        if edit.op == "delete":
+            del task.container[task.tag]
+        elif edit.op == "set":
+            elem.value = edit.value
+    _drop_orphan_creators(walker.creators)
+    _mark(ds, plan)
+    _clean_file_meta(ds)
+    return Outcome(walker.counts, ctx.records)
+
+
+def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
+    for ds, tag in creators:
+        group, block = tag >> 16, tag & 0xFF
+        low = (group << 16) | (block << 8)
+        if not any(low <= int(t) <= low + 0xFF for t in ds.keys()):
+            del ds[tag]
+
+
+def _mark(ds: Dataset, plan: Plan) -> None:
+    options = plan.options
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[:64]
+    ds.DeidentificationMethodCodeSequence = _method_items(options)
+    if "retain-longitudinal-full-dates" in options:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif "retain-longitudinal-modified-dates" in options:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
+def _clean_file_meta(ds: FileDataset) -> None:
+    meta = ds.file_meta
+    for tag in list(meta.keys()):
+        if int(tag) not in META_KEPT:
+            del meta[tag]
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+
+

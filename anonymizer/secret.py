@@ -1,0 +1,119 @@
+"""The project secret: loading, subkey derivation and the keyed functions built on it.
+
+One 256-bit secret per project. HKDF-SHA256 (RFC 5869, stdlib ``hmac``) derives an
+independent subkey per purpose, so tokens, UIDs and date offsets cannot be related to one
+another, and different secrets (or project labels) give unlinkable outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anonymizer.errors import KeyFileError
+
+KEY_BYTES = 32
+_PURPOSES = ("token", "uid", "date", "vault", "fingerprint")
+
+
+def _hkdf(key: bytes, info: bytes, length: int = 32) -> bytes:
+    prk = hmac.new(b"anonymizer-dicom/hkdf-salt/v1", key, hashlib.sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+        counter += 1
+    return okm[:length]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A project secret with its derived subkeys.
+
+    Parameters
+    ----------
+    key : bytes
+        The 32-byte project secret.
+    project : str
+        Optional label mixed into every derivation (one key, unlinkable projects).
+    """
+
+    key: bytes = field(repr=False)
+    project: str = ""
+    _subkeys: dict[str, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.key) != KEY_BYTES:
+            raise KeyFileError(f"a project key has {KEY_BYTES} bytes")
+        label = self.project.encode("utf-8")
+        subkeys = {p: _hkdf(self.key, b"anonymizer/" + p.encode() + b"/" + label) for p in _PURPOSES}
+        object.__setattr__(self, "_subkeys", subkeys)
+
+    def subkey(self, purpose: str) -> bytes:
+        """The derived subkey for ``purpose`` (token, uid, date, vault, fingerprint)."""
+        return self._subkeys[purpose]
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex characters that name this key (and project) without revealing it."""
+        return hmac.new(self.subkey("fingerprint"), b"fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:
+        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the purpose's subkey."""
+        msg = namespace.encode("utf-8") + b"\x00" + value
+        return hmac.new(self.subkey(purpose), msg, hashlib.sha256).digest()
+
+    def token(self, namespace: str, value: str, length: int = 16) -> str:
+        """Upper-case base32 token (A-Z, 2-7) of ``length`` characters (at most 52)."""
+        raw = self.digest("token", namespace, value.encode("utf-8"))
+        return base64.b32encode(raw).decode("ascii")[:length]
+
+    def uid(self, original: str) -> str:
+        """``2.25.<integer>`` from 128 bits of HMAC of the original UID (at most 44 chars)."""
+        raw = self.digest("uid", "UID", original.strip().encode("ascii", "replace"))
+        return "2.25." + str(int.from_bytes(raw[:16], "big"))
+
+    def day_offset(self, patient: str, low: int, high: int) -> int:
+        """A per-patient day offset in ``[low, high]``, keyed on the patient's pseudonym."""
+        raw = self.digest("date", "PatientID", patient.encode("utf-8"))
+        return low + int.from_bytes(raw[:8], "big") % (high - low + 1)
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new random key (hex) to ``path`` with mode 0600; never overwrite."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError("key file exists already; refusing to overwrite it") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key file ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+
+
+def load_key_file(path: Path, project: str = "") -> Secret:
+    """Read a key written by :func:`generate_key_file`.
+
+    Refuses a key file that group or others can read (like ssh), and any content that
+    is not exactly 64 hex digits. Messages never contain the key.
+    """
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        raise KeyFileError("key file cannot be read") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"key file is accessible by others (mode {mode & 0o777:o}); chmod 600 it")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise KeyFileError("key file does not hold a hex key") from None
+    if len(key) != KEY_BYTES:
+        raise KeyFileError(f"key file holds {len(key)} bytes; a project key has {KEY_BYTES}")
+    return Secret(key, project)

@@ -1,0 +1,113 @@
+"""Loader for the generated PS3.15 / PS3.3 / TCIA tables (see ``README.md`` here).
+
+The JSON files are written by ``tools/gen_standard.py``; never edit them by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from types import MappingProxyType
+from typing import Any, Mapping
+
+# CID 7050 "De-identification Method": DCM codes for the profile and its options.
+CID_7050 = MappingProxyType(
+    {
+        "basic": ("113100", "Basic Application Confidentiality Profile"),
+        "clean-pixel-data": ("113101", "Clean Pixel Data Option"),
+        "clean-recognizable-visual-features": (
+            "113102",
+            "Clean Recognizable Visual Features Option",
+        ),
+        "clean-graphics": ("113103", "Clean Graphics Option"),
+        "clean-structured-content": ("113104", "Clean Structured Content Option"),
+        "clean-descriptors": ("113105", "Clean Descriptors Option"),
+        "retain-longitudinal-full-dates": (
+            "113106",
+            "Retain Longitudinal Temporal Information Full Dates Option",
+        ),
+        "retain-longitudinal-modified-dates": (
+            "113107",
+            "Retain Longitudinal Temporal Information Modified Dates Option",
+        ),
+        "retain-patient-characteristics": ("113108", "Retain Patient Characteristics Option"),
+        "retain-device-identity": ("113109", "Retain Device Identity Option"),
+        "retain-uids": ("113110", "Retain UIDs Option"),
+        "retain-safe-private": ("113111", "Retain Safe Private Option"),
+        "retain-institution-identity": ("113112", "Retain Institution Identity Option"),
+    }
+)
+# The ten Annex E options that Table E.1-1 has a column for (profile overlays).
+OPTIONS = (
+    "retain-safe-private",
+    "retain-uids",
+    "retain-device-identity",
+    "retain-institution-identity",
+    "retain-patient-characteristics",
+    "retain-longitudinal-full-dates",
+    "retain-longitudinal-modified-dates",
+    "clean-descriptors",
+    "clean-structured-content",
+    "clean-graphics",
+)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One row of PS3.15 Table E.1-1."""
+
+    tag: str  # "(0010,0010)", "(50XX,XXXX)" or "PRIVATE"
+    keyword: str
+    name: str
+    vr: str
+    basic: str
+    options: Mapping[str, str]
+
+
+def _load(name: str) -> Any:
+    return json.loads(files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def attributes() -> tuple[Attribute, ...]:
+    """Every row of Table E.1-1, sorted by tag."""
+    return tuple(
+        Attribute(
+            r["tag"], r["keyword"], r["name"], r["vr"], r["basic"], MappingProxyType(r["options"])
+        )
+        for r in _load("attributes.json")
+    )
+
+
+@cache
+def _iod_types() -> Any:
+    return _load("iod_types.json")
+
+
+def iod_for_sop_class(sop_class_uid: str) -> str | None:
+    """The IOD key of a SOP Class UID, or None when the tables do not know it."""
+    result = _iod_types()["sop_classes"].get(sop_class_uid)
+    return None if result is None else str(result)
+
+
+def attribute_type(keyword: str, iod: str | None, nested: bool) -> int | None:
+    """Strictest Type (1, 2 or 3) of a combined-code attribute in ``iod``.
+
+    ``iod=None`` (unknown SOP class) gives the strictest Type across every IOD, so the
+    resolved action keeps any IOD valid. None means the IOD does not contain it.
+    """
+    per_iod = _iod_types()["types"].get(keyword, {})
+    slot = 1 if nested else 0
+    if iod is not None:
+        found = per_iod.get(iod, [None, None])[slot]
+        return None if found is None else int(found)
+    ranks = [int(t[slot]) for t in per_iod.values() if t[slot] is not None]
+    return min(ranks) if ranks else None
+
+
+@cache
+def private_dispositions() -> Mapping[str, str]:
+    """TCIA knowledge base: ``"gggg|creator|ee"`` -> k, d, h, o, oi or na."""
+    return MappingProxyType(_load("private_tags.json"))
