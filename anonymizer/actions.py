@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from pydicom.dataelem import DataElement
 from pydicom.valuerep import PersonName
@@ -29,13 +30,39 @@ from anonymizer.tags import format_tag
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "SV", "UL", "US", "UV", "DS", "IS", "AT"})
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-MAX_LENGTH = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
-              "LT": 10240, "PN": 64, "SH": 16, "ST": 1024, "TM": 14, "UI": 64}
+MAX_LENGTH = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DA": 8,
+    "DS": 16,
+    "DT": 26,
+    "IS": 12,
+    "LO": 64,
+    "LT": 10240,
+    "PN": 64,
+    "SH": 16,
+    "ST": 1024,
+    "TM": 14,
+    "UI": 64,
+}
 DUMMY: Mapping[str, Any] = {
-    "AE": "ANONYMOUS", "AS": "000Y", "CS": "ANONYMIZED", "DA": "19000101",
-    "DT": "19000101000000", "DS": "0", "IS": "0", "LO": "ANONYMIZED", "LT": "ANONYMIZED",
-    "PN": "ANONYMOUS", "SH": "ANONYMIZED", "ST": "ANONYMIZED", "TM": "000000",
-    "UC": "ANONYMIZED", "UR": "urn:anonymized", "UT": "ANONYMIZED",
+    "AE": "ANONYMOUS",
+    "AS": "000Y",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "DS": "0",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMOUS",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "TM": "000000",
+    "UC": "ANONYMIZED",
+    "UR": "urn:anonymized",
+    "UT": "ANONYMIZED",
 }
 _TOKEN_FIELD = re.compile(r"\{token(?::(\d+))?\}")
 
@@ -239,7 +266,9 @@ class _Token(Action):
         if not isinstance(length, int) or not 4 <= length <= 52:
             raise ValueError("length must be an integer from 4 to 52")
 
-    def _token(self, elem: DataElement, ctx: FileContext, value: str, namespace: str | None = None) -> tuple[str, str]:
+    def _token(
+        self, elem: DataElement, ctx: FileContext, value: str, namespace: str | None = None
+    ) -> tuple[str, str]:
         if elem.VR not in TEXT_VRS:
             raise _fail(elem, self.name, "needs a text VR")
         namespace = namespace or str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
@@ -533,7 +562,7 @@ def resolve_combined(code: str, attr_type: int | None) -> str:
     wanted = {1: "D", 2: "Z"}.get(attr_type or 3, "X")
     letters = code.replace("*", "").split("/")
     order = ["X", "Z", "D", "U"]
-    for letter in order[order.index(wanted):]:
+    for letter in order[order.index(wanted) :]:
         if letter in letters:
             return _CODE_ACTIONS[letter]
     return _CODE_ACTIONS[letters[-1]]

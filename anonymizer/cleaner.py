@@ -16,7 +16,9 @@ _MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
 _MONTH_NAMES = (
     "january february march april may june july august september october november december"
 ).split()
-_WORDY_KEYWORD = re.compile(r"Name|Address|Institution|Department|Physician|Operator|Location|Station|City|Region|Country|Author|Telephone|Occupation")
+_WORDY_KEYWORD = re.compile(
+    r"Name|Address|Institution|Department|Physician|Operator|Location|Station|City|Region|Country|Author|Telephone|Occupation"
+)
 _SPLIT = re.compile(r"[\^=\s,;:/\\()\[\]\"']+")
 
 PATTERNS = re.compile(
@@ -41,13 +43,30 @@ def date_renderings(value: str) -> list[str]:
         return []
     y, m, d = digits[:4], digits[4:6], digits[6:8]
     month = int(m)
-    out = [digits, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{d}.{m}.{y}", f"{d}/{m}/{y}",
-           f"{m}/{d}/{y}", f"{d}-{m}-{y}", f"{m}-{d}-{y}", f"{d}{m}{y}", f"{m}{d}{y}"]
+    out = [
+        digits,
+        f"{y}-{m}-{d}",
+        f"{y}/{m}/{d}",
+        f"{y}.{m}.{d}",
+        f"{d}.{m}.{y}",
+        f"{d}/{m}/{y}",
+        f"{m}/{d}/{y}",
+        f"{d}-{m}-{y}",
+        f"{m}-{d}-{y}",
+        f"{d}{m}{y}",
+        f"{m}{d}{y}",
+    ]
     if 1 <= month <= 12:
         short, long = _MONTHS[month - 1], _MONTH_NAMES[month - 1]
         day = str(int(d))
         for name in {short, long}:
-            out += [f"{day} {name} {y}", f"{d} {name} {y}", f"{name} {day}, {y}", f"{name} {day} {y}", f"{d}-{name}-{y}"]
+            out += [
+                f"{day} {name} {y}",
+                f"{d} {name} {y}",
+                f"{name} {day}, {y}",
+                f"{name} {day} {y}",
+                f"{d}-{name}-{y}",
+            ]
     return out
 
 
@@ -75,7 +94,9 @@ class TextCleaner:
     def __init__(self, identifiers: Iterable[str]):
         unique = sorted({i for i in identifiers if len(i) >= 2}, key=len, reverse=True)
         self._known = (
-            re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, unique)) + r")(?![A-Za-z0-9])", re.IGNORECASE)
+            re.compile(
+                r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, unique)) + r")(?![A-Za-z0-9])", re.IGNORECASE
+            )
             if unique
             else None
         )

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
+from pydicom.uid import UID
 
 from anonymizer import __version__, standard
 from anonymizer.actions import (
@@ -79,8 +80,14 @@ SAFE_PRIVATE = {
     "o": _default("shift_date", "private_tags: safe (TCIA knowledge base: date)"),
 }
 REMOVE_NOT_SAFE = _default("remove", "private_tags: safe (not known safe)")
-IN_REPLACED = {vr: _default("replace", "inside a replaced sequence") for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT", "TM")}
-IN_CLEANED = {vr: _default("clean", "inside a cleaned sequence") for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")}
+IN_REPLACED = {
+    vr: _default("replace", "inside a replaced sequence")
+    for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT", "TM")
+}
+IN_CLEANED = {
+    vr: _default("clean", "inside a cleaned sequence")
+    for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
+}
 MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
 
 
@@ -112,7 +119,9 @@ class Plan:
         self._resolved: dict[tuple[int, str | None, bool], Bound] = {}
         self.options = profile.options
 
-    def _index(self, rule: Rule, bound: Bound, order: int, masks: list[tuple[int, int, int, int, Bound]]) -> None:
+    def _index(
+        self, rule: Rule, bound: Bound, order: int, masks: list[tuple[int, int, int, int, Bound]]
+    ) -> None:
         sel = rule.selector
         if sel.path and sel.tag is not None:
             entries = self._pathed.setdefault(sel.tag, [])
@@ -132,8 +141,19 @@ class Plan:
     @property
     def digest(self) -> str:
         """SHA-256 of the compiled rules (names the plan in reports)."""
-        parts = [(r.selector.text, r.action, json.dumps(dict(r.params), sort_keys=True, default=str)) for r in self.profile.rules]
-        payload = json.dumps([parts, self.profile.private_tags, self.profile.unlisted_tags, self.profile.shift_days, list(self.options)])
+        parts = [
+            (r.selector.text, r.action, json.dumps(dict(r.params), sort_keys=True, default=str))
+            for r in self.profile.rules
+        ]
+        payload = json.dumps(
+            [
+                parts,
+                self.profile.private_tags,
+                self.profile.unlisted_tags,
+                self.profile.shift_days,
+                list(self.options),
+            ]
+        )
         return hashlib.sha256(payload.encode()).hexdigest()
 
     # --- resolution ----------------------------------------------------------------------
@@ -153,10 +173,12 @@ class Plan:
             self._resolved[key] = found
         return found
 
-    def resolve(self, tag: int, vr: str, stack: tuple[int, ...], mode: str, creator: str | None, iod: str | None) -> Bound:
+    def resolve(
+        self, tag: int, vr: str, stack: tuple[int, ...], mode: str, creator: str | None, iod: str | None
+    ) -> Bound:
         """The decision for one element (see the module docstring for the order)."""
         for path, bound in self._pathed.get(tag, ()):
-            if stack[-len(path):] == path:
+            if stack[-len(path) :] == path:
                 return self._conformed(bound, tag, iod, bool(stack))
         bound_or_none = self._exact.get(tag)
         if bound_or_none is not None:
@@ -198,11 +220,28 @@ class Plan:
         seen: set[int] = set()
         for attr in standard.attributes():
             if attr.tag == "PRIVATE":
-                yield ("(gggg,eeee) odd", "private attributes", f"private_tags: {self.profile.private_tags}", "profile policy")
+                yield (
+                    "(gggg,eeee) odd",
+                    "private attributes",
+                    f"private_tags: {self.profile.private_tags}",
+                    "profile policy",
+                )
                 continue
             if "X" in attr.tag:
-                bound = next((b for v, c, b in self._masks if int(attr.tag[1:5].replace("X", "0"), 16) << 16 == v & 0xFFFF0000), None)
-                yield (attr.tag, attr.name, bound.name if bound else "keep", bound.origin if bound else "no rule")
+                bound = next(
+                    (
+                        b
+                        for v, c, b in self._masks
+                        if int(attr.tag[1:5].replace("X", "0"), 16) << 16 == v & 0xFFFF0000
+                    ),
+                    None,
+                )
+                yield (
+                    attr.tag,
+                    attr.name,
+                    bound.name if bound else "keep",
+                    bound.origin if bound else "no rule",
+                )
                 continue
             tag = int(attr.tag[1:5] + attr.tag[6:10], 16)
             seen.add(tag)
@@ -265,8 +304,8 @@ class _Walker:
 
     def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
         creators: dict[int, str] = {}
-        for tag in list(ds.keys()):
-            tag = int(tag)
+        for base_tag in list(ds.keys()):
+            tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
             if group & 1 and 0x10 <= element <= 0xFF:
                 value = ds[tag].value
@@ -348,7 +387,9 @@ def deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
 
     walker = _Walker(plan, iod)
     walker.walk(ds, (), "")
-    needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
+    needs_cleaner = any(
+        t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks
+    )
     identifiers = _identifiers(walker) if needs_cleaner else []
     ctx = FileContext(secret, patient, offset, lambda: TextCleaner(identifiers))
     for task in walker.tasks:
@@ -377,14 +418,17 @@ def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
     for ds, tag in creators:
         group, block = tag >> 16, tag & 0xFF
         low = (group << 16) | (block << 8)
-        if not any(low <= int(t) <= low + 0xFF for t in ds.keys()):
+        # ds.keys(), not ds: iterating a Dataset converts (decodes) every element
+        if not any(low <= int(t) <= low + 0xFF for t in ds.keys()):  # noqa: SIM118
             del ds[tag]
 
 
 def _mark(ds: Dataset, plan: Plan) -> None:
     options = plan.options
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[:64]
+    ds.DeidentificationMethod = (
+        f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[:64]
+    )
     ds.DeidentificationMethodCodeSequence = _method_items(options)
     if "retain-longitudinal-full-dates" in options:
         ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
@@ -400,9 +444,7 @@ def _clean_file_meta(ds: FileDataset) -> None:
         if int(tag) not in META_KEPT:
             del meta[tag]
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     if "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-
-

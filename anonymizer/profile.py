@@ -13,10 +13,11 @@ Keys: ``name``, ``version``, ``description``, ``extends``, ``kind`` (profile | o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -108,7 +109,9 @@ class _Doc:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            raise ProfileError(f"invalid YAML ({getattr(exc, 'problem', 'syntax')})", self.source, line) from None
+            raise ProfileError(
+                f"invalid YAML ({getattr(exc, 'problem', 'syntax')})", self.source, line
+            ) from None
         except (OSError, UnicodeDecodeError):
             raise ProfileError("cannot read profile file", self.source) from None
         if node is None:
@@ -126,7 +129,9 @@ class _Doc:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key not in allowed:
-                raise self.fail(key_node, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+                raise self.fail(
+                    key_node, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})"
+                )
             if key in out:
                 raise self.fail(key_node, f"duplicate key {key!r} in {what}")
             out[key] = value_node
@@ -297,7 +302,9 @@ def _shift_days(doc: _Doc, node: yaml.Node) -> tuple[int, int]:
     ):
         raise doc.fail(keys["shift_days"], "dates.shift_days must be [low, high] integers, low <= high")
     if value == [0, 0]:
-        raise doc.fail(keys["shift_days"], "dates.shift_days [0, 0] would not shift; use retain-longitudinal-full-dates")
+        raise doc.fail(
+            keys["shift_days"], "dates.shift_days [0, 0] would not shift; use retain-longitudinal-full-dates"
+        )
     return (value[0], value[1])
 
 

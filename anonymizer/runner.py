@@ -99,7 +99,7 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
             return FileResult(ordinal, "skipped", "dicomdir"), None
         outcome = deidentify(ds, plan, secret)
         name = f"{ds.SOPInstanceUID}.dcm"
-    except Exception as exc:  # noqa: BLE001 - any failure of one input fails that input only
+    except Exception as exc:
         return _failure(ordinal, exc), None
     done = FileResult(ordinal, "done", output=name, counts=outcome.counts, records=tuple(outcome.records))
     return done, ds
@@ -160,7 +160,7 @@ def _commit(
         vault.add(result.records)
         if out_dir is not None:
             write_atomic(ds, out_dir / result.output)
-    except Exception as exc:  # noqa: BLE001 - see prepare()
+    except Exception as exc:
         return _failure(result.ordinal, exc)
     written.add(result.output)
     return result

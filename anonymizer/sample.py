@@ -19,6 +19,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
+from pydicom.uid import UID
 
 # (template, transfer syntax it carries) - each becomes one series per patient
 TEMPLATES = (
@@ -65,8 +66,29 @@ def plant(ds: FileDataset, p: int, s: int, tag: str) -> set[str]:
     """Put a sentinel into every identifying element of ``ds``; return them."""
     sn: dict[str, str] = {
         k: f"SNT{k}{p}{tag}"
-        for k in ("FAM", "GIV", "PID", "OPID", "ACC", "SID", "INST", "ADDR", "REF", "OPER", "PERF", "STN",
-                  "SER", "TEL", "PRIV", "AET", "RQID", "COMM", "NEST", "MOTH", "BIRTHNAME")
+        for k in (
+            "FAM",
+            "GIV",
+            "PID",
+            "OPID",
+            "ACC",
+            "SID",
+            "INST",
+            "ADDR",
+            "REF",
+            "OPER",
+            "PERF",
+            "STN",
+            "SER",
+            "TEL",
+            "PRIV",
+            "AET",
+            "RQID",
+            "COMM",
+            "NEST",
+            "MOTH",
+            "BIRTHNAME",
+        )
     }
     family, given, patient_id = f"SNTFAM{p}", f"SNTGIV{p}", f"SNTPID{p}"
     sn.update(FAM=family, GIV=given, PID=patient_id)
@@ -108,14 +130,26 @@ def plant(ds: FileDataset, p: int, s: int, tag: str) -> set[str]:
     block.add_new(0x03, "SQ", Sequence([nested]))
     ds.file_meta.SourceApplicationEntityTitle = sn["AET"][:16]
     if "ContentSequence" in ds or ds.get("Modality") == "SR":
-        ds.ContentSequence = Sequence([*ds.get("ContentSequence", []), _text_item(f"Reported for {given} {family}")])
+        ds.ContentSequence = Sequence(
+            [*ds.get("ContentSequence", []), _text_item(f"Reported for {given} {family}")]
+        )
     for key in ("STN", "AET"):
         sn[key] = sn[key][:16]
     sn["SID"] = sn["SID"][:16]
     return set(sn.values()) | {"SNTISSUER", ds.PatientBirthDate}
 
 
-def write_sample(out: Path, patients: int = 3, instances: int = 2, templates: tuple[str, ...] = TEMPLATES) -> Sample:
+def template_path(name: str) -> str:
+    """Path of a pydicom bundled test file (exact name only: patterns go to the network)."""
+    path = get_testdata_file(name)
+    if not isinstance(path, str):
+        raise FileNotFoundError(name)
+    return path
+
+
+def write_sample(
+    out: Path, patients: int = 3, instances: int = 2, templates: tuple[str, ...] = TEMPLATES
+) -> Sample:
     """Write ``patients`` x ``len(templates)`` series x ``instances`` files under ``out``.
 
     Input file names deliberately hold identifiers (``SNTFAM0_SNTPID0/...``) so tests can
@@ -133,10 +167,10 @@ def write_sample(out: Path, patients: int = 3, instances: int = 2, templates: tu
             series_uid, frame_uid = _uid("series", p, r), _uid("for", p, r)
             previous: tuple[str, str] | None = None
             for i in range(instances):
-                ds = pydicom.dcmread(get_testdata_file(name))
+                ds = pydicom.dcmread(template_path(name))
                 sop_uid = _uid("sop", p, r, i)
                 ds.SOPInstanceUID = sop_uid
-                ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+                ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
                 ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
                 ds.FrameOfReferenceUID = frame_uid
                 ds.StudyDate = study_date.strftime("%Y%m%d")

@@ -58,9 +58,7 @@ def attribute_rows(data: Path) -> list[dict[str, object]]:
                     "name": " ".join(row["name"].split()),
                     "vr": row["vr_pydicom"],
                     "basic": row["basic_profile"],
-                    "options": {
-                        name: row[column] for column, name in OPTION_COLUMNS.items() if row[column]
-                    },
+                    "options": {name: row[column] for column, name in OPTION_COLUMNS.items() if row[column]},
                 }
             )
     rows.sort(key=lambda r: str(r["tag"]))

@@ -19,15 +19,23 @@ from anonymizer.tags import format_tag
 from anonymizer.vault import MemoryVault
 
 profile_option = click.option(
-    "--profile", "profile_name", default="research", show_default=True,
+    "--profile",
+    "profile_name",
+    default="research",
+    show_default=True,
     help="Built-in profile name or path to a YAML profile.",
 )
 option_option = click.option(
-    "--option", "options", multiple=True, type=click.Choice(OPTIONS),
+    "--option",
+    "options",
+    multiple=True,
+    type=click.Choice(OPTIONS),
     help="Add a PS3.15 Annex E option (repeatable).",
 )
 key_option = click.option(
-    "--key-file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
     help="The project key (see 'anonymizer keygen'); never pass a key on the command line.",
 )
 
@@ -54,7 +62,9 @@ def keygen(path: Path) -> None:
 @key_option
 @click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing.")
 @guarded
-def run_command(in_dir: Path, out_dir: Path, profile_name: str, options: tuple[str, ...], key_file: Path, dry_run: bool) -> None:
+def run_command(
+    in_dir: Path, out_dir: Path, profile_name: str, options: tuple[str, ...], key_file: Path, dry_run: bool
+) -> None:
     """De-identify every DICOM file under IN_DIR into OUT_DIR.
 
     Files are named from de-identified values only. Non-DICOM files are skipped and
@@ -74,7 +84,9 @@ def run_command(in_dir: Path, out_dir: Path, profile_name: str, options: tuple[s
     def report(result: FileResult) -> None:
         if result.status == "failed":
             detail = f" ({result.detail})" if result.detail else ""
-            console.print(f"file #{result.ordinal}: failed: {result.reason}{detail}", highlight=False, markup=False)
+            console.print(
+                f"file #{result.ordinal}: failed: {result.reason}{detail}", highlight=False, markup=False
+            )
 
     summary = run(in_dir, None if dry_run else out_dir, plan, secret, MemoryVault(), report)
     _print_summary(console, summary, plan)
@@ -109,7 +121,7 @@ def plan_command(file: Path, profile_name: str, options: tuple[str, ...], show_v
     plan = Plan(load_profile(profile_name, options))
     try:
         ds = pydicom.dcmread(file)
-    except Exception:  # noqa: BLE001 - pydicom's messages may hold values
+    except Exception:
         click.echo("error: the file cannot be read as DICOM", err=True)
         raise SystemExit(EXIT_USAGE) from None
     walker = _Walker(plan, iod_for_sop_class(str(ds.get("SOPClassUID", ""))))

@@ -6,11 +6,12 @@ The JSON files are written by ``tools/gen_standard.py``; never edit them by hand
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 # CID 7050 "De-identification Method": DCM codes for the profile and its options.
 CID_7050 = MappingProxyType(
@@ -74,9 +75,7 @@ def _load(name: str) -> Any:
 def attributes() -> tuple[Attribute, ...]:
     """Every row of Table E.1-1, sorted by tag."""
     return tuple(
-        Attribute(
-            r["tag"], r["keyword"], r["name"], r["vr"], r["basic"], MappingProxyType(r["options"])
-        )
+        Attribute(r["tag"], r["keyword"], r["name"], r["vr"], r["basic"], MappingProxyType(r["options"]))
         for r in _load("attributes.json")
     )
 
