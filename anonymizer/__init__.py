@@ -1,3 +1,44 @@
-"""anonymizer-dicom: rules-based DICOM de-identification (PS3.15 Annex E)."""
+"""anonymizer-dicom: rules-based DICOM de-identification (PS3.15 Annex E).
+
+>>> from anonymizer import Plan, deidentify, load_key_file, load_profile
+>>> plan = Plan(load_profile("research"))                      # doctest: +SKIP
+>>> outcome = deidentify(dataset, plan, load_key_file(path))   # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from anonymizer.engine import Outcome, Plan, deidentify  # noqa: E402
+from anonymizer.errors import (  # noqa: E402
+    ActionError,
+    AnonymizerError,
+    InputError,
+    KeyFileError,
+    ProfileError,
+)
+from anonymizer.profile import Profile, Rule, load_profile  # noqa: E402
+from anonymizer.runner import FileResult, RunSummary, run  # noqa: E402
+from anonymizer.secret import Secret, generate_key_file, load_key_file  # noqa: E402
+from anonymizer.vault import MemoryVault, Vault  # noqa: E402
+
+__all__ = [
+    "ActionError",
+    "AnonymizerError",
+    "FileResult",
+    "InputError",
+    "KeyFileError",
+    "MemoryVault",
+    "Outcome",
+    "Plan",
+    "Profile",
+    "ProfileError",
+    "Rule",
+    "RunSummary",
+    "Secret",
+    "Vault",
+    "__version__",
+    "deidentify",
+    "generate_key_file",
+    "load_key_file",
+    "load_profile",
+    "run",
+]

@@ -1,0 +1,31 @@
+import anonymizer
+
+EXPORTED = [
+    "ActionError",
+    "AnonymizerError",
+    "FileResult",
+    "InputError",
+    "KeyFileError",
+    "MemoryVault",
+    "Outcome",
+    "Plan",
+    "Profile",
+    "ProfileError",
+    "Rule",
+    "RunSummary",
+    "Secret",
+    "Vault",
+    "__version__",
+    "deidentify",
+    "generate_key_file",
+    "load_key_file",
+    "load_profile",
+    "run",
+]
+
+
+def test_exported_members_are_frozen() -> None:
+    assert anonymizer.__all__ == EXPORTED
+    assert sorted(anonymizer.__all__) == anonymizer.__all__
+    for name in EXPORTED:
+        assert hasattr(anonymizer, name)
