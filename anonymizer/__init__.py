@@ -7,18 +7,18 @@
 
 __version__ = "0.1.0"
 
-from anonymizer.engine import Outcome, Plan, deidentify  # noqa: E402
-from anonymizer.errors import (  # noqa: E402
+from anonymizer.engine import Outcome, Plan, deidentify
+from anonymizer.errors import (
     ActionError,
     AnonymizerError,
     InputError,
     KeyFileError,
     ProfileError,
 )
-from anonymizer.profile import Profile, Rule, load_profile  # noqa: E402
-from anonymizer.runner import FileResult, RunSummary, run  # noqa: E402
-from anonymizer.secret import Secret, generate_key_file, load_key_file  # noqa: E402
-from anonymizer.vault import MemoryVault, Vault  # noqa: E402
+from anonymizer.profile import Profile, Rule, load_profile
+from anonymizer.runner import FileResult, RunSummary, run
+from anonymizer.secret import Secret, generate_key_file, load_key_file
+from anonymizer.vault import MemoryVault, Vault
 
 __all__ = [
     "ActionError",

@@ -169,7 +169,7 @@ def register(cls: type[Action]) -> type[Action]:
 
 @register
 class Keep(Action):
-    """Keep the element unchanged. PS3.15 K. Any VR. Deterministic; nothing to reverse.
+    """Keep the element unchanged. PS3.15 K. Any VR. Deterministic; not reversible (nothing changed).
 
     ``{tag: PatientSex, action: keep}``
     """
@@ -182,7 +182,7 @@ class Keep(Action):
 
 @register
 class Remove(Action):
-    """Remove the element. PS3.15 X. Any VR. Deterministic; irreversible.
+    """Remove the element. PS3.15 X. Any VR. Deterministic; not reversible.
 
     ``{tag: OtherPatientIDs, action: remove}``
     """
@@ -195,7 +195,7 @@ class Remove(Action):
 
 @register
 class Empty(Action):
-    """Keep the element with a zero-length value. PS3.15 Z. Any VR. Irreversible.
+    """Keep the element with a zero-length value. PS3.15 Z. Any VR. Deterministic; not reversible.
 
     ``{tag: AccessionNumber, action: empty}``
     """
@@ -382,9 +382,9 @@ class ShiftDate(Action):
 class Generalize(Action):
     """Coarsen dates and ages. No PS3.15 code (a form of C).
 
-    DA/DT ``with: {to: year}`` (default) gives ``YYYY0101``, ``to: month`` ``YYYYMM01``
+    VRs DA and DT: ``with: {to: year}`` (default) gives ``YYYY0101``, ``to: month`` ``YYYYMM01``
     (DT loses its time). AS: ages in ``band``-year bands (default 1), and any age of 90
-    years or more becomes ``090Y`` (HIPAA Safe Harbor). Deterministic; irreversible.
+    years or more becomes ``090Y`` (HIPAA Safe Harbor). Deterministic; not reversible.
 
     ``{tag: PatientAge, action: generalize, with: {band: 5}}``
     """
@@ -460,7 +460,7 @@ class Clean(Action):
 
 @register
 class Lookup(Action):
-    """Value from a CSV the data controller supplies (``original,pseudonym`` header).
+    """Value from a CSV the data controller supplies (``original,pseudonym`` header). PS3.15 D.
 
     Text VRs. ``file`` is relative to the profile. On a miss, ``on_missing`` says what
     happens: ``error`` (the file fails, default) or the name of another action
@@ -523,7 +523,8 @@ class Conform(Action):
     """A PS3.15 combined code (Z/D, X/Z, X/D, X/Z/D, X/Z/U*), resolved per SOP class.
 
     The engine replaces it, per IOD, with remove (Type 3 or absent), empty (Type 2) or
-    replace / remap_uid (Type 1), choosing among the codes the combination allows.
+    replace / remap_uid (Type 1), choosing among the codes the combination allows. Any
+    VR; deterministic; reversible only where it resolves to remap_uid.
 
     ``{tag: ContentCreatorName, action: conform, with: {code: Z/D}}``
     """

@@ -57,6 +57,7 @@ class Bound:
 
     action: Action
     origin: str
+    combined: str = ""  # a PS3.15 combined code, resolved per IOD (action "conform")
 
     @property
     def name(self) -> str:
@@ -105,12 +106,10 @@ class Plan:
         self._private: dict[tuple[int, str, int], Bound] = {}
         self._all_private: Bound | None = None
         self._vr: dict[str, Bound] = {}
-        self._conform: dict[int, str] = {}  # id(action) -> combined code
         ordered_masks: list[tuple[int, int, int, int, Bound]] = []
         for order, rule in enumerate(profile.rules):
-            bound = Bound(ACTIONS[rule.action](rule.params, rule.base), rule.origin)
-            if rule.action == "conform":
-                self._conform[id(bound.action)] = str(rule.params["code"])
+            combined = str(rule.params["code"]) if rule.action == "conform" else ""
+            bound = Bound(ACTIONS[rule.action](rule.params, rule.base), rule.origin, combined)
             self._index(rule, bound, order, ordered_masks)
         ordered_masks.sort(key=lambda m: (m[0], m[1]), reverse=True)
         self._masks = [(value, care, bound) for _, _, value, care, bound in ordered_masks]
@@ -159,8 +158,8 @@ class Plan:
     # --- resolution ----------------------------------------------------------------------
 
     def _conformed(self, bound: Bound, tag: int, iod: str | None, nested: bool) -> Bound:
-        code = self._conform.get(id(bound.action))
-        if code is None:
+        code = bound.combined
+        if not code:
             return bound
         key = (tag, iod, nested)
         found = self._resolved.get(key)

@@ -132,6 +132,12 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
     """Read and de-identify one file in memory; never raises for a bad input."""
     if not sniff(path):
         return FileResult(ordinal, "skipped", "not-dicom"), None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings quote values
+        return _prepare(ordinal, path, plan, secret)
+
+
+def _prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
     try:
         ds = read(path)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
@@ -198,7 +204,9 @@ def _commit(
     try:
         vault.add(result.records)
         if out_dir is not None:
-            write_atomic(ds, out_dir / result.output)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom's warnings quote values
+                write_atomic(ds, out_dir / result.output)
     except Exception as exc:
         return _failure(result.ordinal, exc)
     written.add(result.output)

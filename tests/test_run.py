@@ -15,11 +15,29 @@ from anonymizer.sample import Sample
 from tests.conftest import cli, make_key, output_files
 
 RESEARCH_CRITICAL = (
-    "Rows", "Columns", "PixelSpacing", "SliceThickness", "ImagePositionPatient",
-    "ImageOrientationPatient", "RepetitionTime", "EchoTime", "KVP", "PatientSex", "PatientAge",
-    "Modality", "Manufacturer", "ManufacturerModelName", "WindowCenter", "WindowWidth",
-    "RescaleIntercept", "RescaleSlope", "InstanceNumber", "SeriesNumber", "BitsAllocated",
-    "PhotometricInterpretation", "SOPClassUID",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "SliceThickness",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "RepetitionTime",
+    "EchoTime",
+    "KVP",
+    "PatientSex",
+    "PatientAge",
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "WindowCenter",
+    "WindowWidth",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "InstanceNumber",
+    "SeriesNumber",
+    "BitsAllocated",
+    "PhotometricInterpretation",
+    "SOPClassUID",
 )
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
 
@@ -28,7 +46,9 @@ UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", 
 def research(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     folder = tmp_path_factory.mktemp("research")
     key = make_key(folder)
-    result = cli("run", sample.files[0].parents[1], folder / "out", "--profile", "research", "--key-file", key)
+    result = cli(
+        "run", sample.files[0].parents[1], folder / "out", "--profile", "research", "--key-file", key
+    )
     assert result.exit_code == 0, result.output
     return folder / "out", key, result.output
 
@@ -158,10 +178,26 @@ def test_dates_move_but_keep_their_intervals_within_a_patient(sample: Sample, re
     assert len({next(iter(s)) for s in shifts.values()}) > 1  # per patient, not global
 
 
-def test_same_key_twice_gives_identical_bytes_and_other_key_differs(sample: Sample, research, tmp_path: Path) -> None:
+def test_same_key_twice_gives_identical_bytes_and_other_key_differs(
+    sample: Sample, research, tmp_path: Path
+) -> None:
     out, key, _ = research
     in_dir = sample.files[0].parents[1]
-    assert cli("run", in_dir, tmp_path / "again", "--key-file", key).exit_code == 0
+    import subprocess
+    import sys
+
+    # a separate process: a different hash seed and memory layout must not matter
+    args = [
+        sys.executable,
+        "-m",
+        "anonymizer",
+        "run",
+        str(in_dir),
+        str(tmp_path / "again"),
+        "--key-file",
+        str(key),
+    ]
+    subprocess.run(args, check=True, capture_output=True)
     first = {p.name: p.read_bytes() for p in output_files(out)}
     second = {p.name: p.read_bytes() for p in output_files(tmp_path / "again")}
     assert first == second
@@ -276,5 +312,28 @@ def test_python_dash_m_entry_point() -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "anonymizer", "--version"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "anonymizer", "--version"], capture_output=True, text=True, check=True
+    )
     assert "0.1.0" in done.stdout
+
+
+def test_invalid_values_leave_no_trace_in_logs_or_stderr(
+    sample: Sample, tmp_path: Path, key_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    ds = pydicom.dcmread(sample.files[0])
+    ds.PatientAge = "SNTAGE"  # invalid AS: pydicom warns and logs with the value
+    ds.PatientBirthDate = "SNTBIRTH"  # invalid DA
+    ds.StudyDate = "SNTDATE"
+    ds.PatientSex = "SNTSEX-NOT-A-CS"
+    ds.save_as(in_dir / "x.dcm", enforce_file_format=True)
+    caplog.set_level(logging.DEBUG)
+    result = cli("run", in_dir, tmp_path / "out", "--key-file", key_file)
+    assert "SNT" not in result.output
+    assert "SNT" not in caplog.text
+    for path in output_files(tmp_path / "out"):
+        assert b"SNTAGE" not in path.read_bytes() and b"SNTDATE" not in path.read_bytes()

@@ -51,6 +51,7 @@ def main() -> None:
       anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key
     """
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("pydicom").disabled = True  # its messages quote element values
 
 
 from anonymizer.cli import commands, profiles  # noqa: E402,F401  (registers the commands)
