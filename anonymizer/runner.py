@@ -14,21 +14,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
 
 from anonymizer.engine import Plan, deidentify
 from anonymizer.errors import ActionError, AnonymizerError, InputError
+from anonymizer.reader import read, sniff
 from anonymizer.secret import Secret
 from anonymizer.vault import Vault
 from anonymizer.writer import write_atomic
 
 log = logging.getLogger(__name__)
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
-UNDEFINED = 0xFFFFFFFF
-DEFLATED = "1.2.840.10008.1.2.1.99"
-PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 
 @dataclass(frozen=True)
@@ -82,50 +78,6 @@ def discover(root: Path) -> Iterator[Path]:
             path = Path(folder, name)
             if path.is_file():
                 yield path
-
-
-def sniff(path: Path) -> bool:
-    """True when the file has the DICOM Part 10 preamble and ``DICM`` magic."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return True  # let the reader report it as unreadable
-    return len(head) == 132 and head[128:] == b"DICM"
-
-
-def read(path: Path) -> FileDataset:
-    """Read a DICOM file, failing closed on truncation (pydicom accepts short reads).
-
-    Raises
-    ------
-    InputError
-        ``truncated`` when any top-level element holds fewer bytes than it declares,
-        or pydicom hit the end of the file inside an element.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ds = pydicom.dcmread(path)
-    if any("end of file" in str(w.message).lower() or "EOF" in str(w.message) for w in caught):
-        raise InputError("truncated")
-    end = 0
-    for raw in ds._dict.values():
-        if not isinstance(raw, RawDataElement) or raw.value is None:
-            continue
-        if raw.length == UNDEFINED:
-            end = max(end, raw.value_tell + len(raw.value) + 8)  # value, then its delimiter
-        elif len(raw.value) != raw.length:
-            raise InputError("truncated")
-        else:
-            end = max(end, raw.value_tell + raw.length)
-    if end == 0:
-        raise InputError("empty-dataset")
-    if "Rows" in ds and not any(t in ds for t in PIXEL_TAGS):
-        raise InputError("missing-pixel-data")  # most often a file cut before its pixels
-    deflated = ds.file_meta.get("TransferSyntaxUID") == DEFLATED  # offsets are in the inflated stream
-    if not deflated and end != path.stat().st_size:
-        raise InputError("truncated")
-    return ds
 
 
 def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:

@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
 
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
@@ -17,6 +18,7 @@ TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 
 def write_atomic(ds: FileDataset, path: Path) -> None:
     """Write ``ds`` as a DICOM file (preamble, file meta, its transfer syntax) to ``path``."""
+    _match_encoding(ds)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
     try:
@@ -28,3 +30,18 @@ def write_atomic(ds: FileDataset, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _match_encoding(ds: FileDataset) -> None:
+    """Decode raw elements read in another VR encoding than the transfer syntax declares.
+
+    Some files carry implicit VR data under an explicit VR transfer syntax; pydicom reads
+    them (reporting explicit VR all the same), but their raw elements have no VR and
+    cannot be written explicitly until converted. Only such files pay for it.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_implicit_VR:
+        return
+    if any(isinstance(e, RawDataElement) and e.VR is None for e in ds._dict.values()):
+        for _ in ds.iterall():  # converting looks each VR up in the data dictionary
+            pass

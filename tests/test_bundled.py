@@ -1,0 +1,79 @@
+"""Every pydicom bundled test file that pydicom reads goes through both built-in profiles."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from anonymizer.engine import Plan
+from anonymizer.profile import load_profile
+from anonymizer.runner import prepare
+from anonymizer.sample import template_path
+from anonymizer.secret import Secret
+from anonymizer.writer import write_atomic
+
+DATA = Path(template_path("CT_small.dcm")).parent  # the folder shipped inside pydicom
+
+
+def readable() -> list[Path]:
+    found = []
+    for path in sorted(p for p in DATA.iterdir() if p.is_file()):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pydicom.dcmread(path)
+        except Exception:
+            continue
+        found.append(path)
+    return found
+
+
+FILES = readable()
+# Files that pydicom reads but that are not complete DICOM objects: each must fail with
+# this reason (and write nothing) instead of crashing or being written half-done.
+EXPECTED_FAILURES = {
+    "MR_truncated.dcm": "truncated",
+    "rtplan_truncated.dcm": "truncated",
+    # bare datasets (no SOP Instance UID): nothing to name or reference an output by
+    "UN_sequence.dcm": "missing-sop-instance-uid",
+    "empty_charset_LEI.dcm": "missing-sop-instance-uid",
+    "meta_missing_tsyntax.dcm": "missing-sop-instance-uid",
+    "nested_priv_SQ.dcm": "missing-sop-instance-uid",
+    "no_meta_group_length.dcm": "missing-sop-instance-uid",
+    "priv_SQ.dcm": "missing-sop-instance-uid",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["basic", "research"])
+def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
+    assert len(FILES) > 60
+    plan, secret = Plan(load_profile(profile)), Secret(os.urandom(32))
+    outcomes: dict[str, str] = {}
+    for ordinal, path in enumerate(FILES, 1):
+        result, ds = prepare(ordinal, path, plan, secret)
+        outcomes[path.name] = result.reason or result.status
+        if ds is None:
+            continue
+        out = tmp_path / result.output
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            write_atomic(ds, out)
+            again = pydicom.dcmread(out)
+            for elem in again.iterall():
+                _ = elem.value
+        assert again.PatientIdentityRemoved == "YES"
+        assert again.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+        assert again.file_meta.MediaStorageSOPInstanceUID == again.SOPInstanceUID
+    unexpected = {
+        name: outcome
+        for name, outcome in outcomes.items()
+        if outcome != "done"
+        and EXPECTED_FAILURES.get(name) != outcome
+        and outcome not in ("dicomdir", "not-dicom")
+    }
+    assert not unexpected
