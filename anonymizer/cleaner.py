@@ -1,9 +1,9 @@
 """Free-text cleaning: replace identifying tokens, keep the rest of the text.
 
 A :class:`TextCleaner` is built per object from that object's identifying values (names
-and their parts, IDs, institution names, addresses, dates in common renderings) and
-also removes what looks identifying anywhere: dates, phone numbers, e-mail addresses,
-long digit runs.
+and their parts, IDs, institution names, addresses) and also removes what looks
+identifying anywhere: dates in common renderings (which covers the object's own dates),
+phone numbers, e-mail addresses, long digit runs.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from collections.abc import Iterable
 
 PLACEHOLDER = "***"
 _MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-_MONTH_NAMES = (
-    "january february march april may june july august september october november december"
-).split()
 _WORDY_KEYWORD = re.compile(
     r"Name|Address|Institution|Department|Physician|Operator|Location|Station|City|Region|Country|Author|Telephone|Occupation"
 )
@@ -36,47 +33,11 @@ PATTERNS = re.compile(
 )
 
 
-def date_renderings(value: str) -> list[str]:
-    """Common renderings of a DICOM date (``YYYYMMDD``; DT values use their date part)."""
-    digits = value.strip()[:8]
-    if len(digits) != 8 or not digits.isdigit():
-        return []
-    y, m, d = digits[:4], digits[4:6], digits[6:8]
-    month = int(m)
-    out = [
-        digits,
-        f"{y}-{m}-{d}",
-        f"{y}/{m}/{d}",
-        f"{y}.{m}.{d}",
-        f"{d}.{m}.{y}",
-        f"{d}/{m}/{y}",
-        f"{m}/{d}/{y}",
-        f"{d}-{m}-{y}",
-        f"{m}-{d}-{y}",
-        f"{d}{m}{y}",
-        f"{m}{d}{y}",
-    ]
-    if 1 <= month <= 12:
-        short, long = _MONTHS[month - 1], _MONTH_NAMES[month - 1]
-        day = str(int(d))
-        for name in {short, long}:
-            out += [
-                f"{day} {name} {y}",
-                f"{d} {name} {y}",
-                f"{name} {day}, {y}",
-                f"{name} {day} {y}",
-                f"{d}-{name}-{y}",
-            ]
-    return out
-
-
 def identifier_strings(keyword: str, vr: str, value: str) -> Iterable[str]:
     """The strings of one identifying value that must not survive in free text."""
     value = value.strip()
     if not value:
         return []
-    if vr in ("DA", "DT"):
-        return date_renderings(value)
     out = [value]
     words = [w for w in _SPLIT.split(value) if w]
     if vr == "PN":
@@ -88,21 +49,58 @@ def identifier_strings(keyword: str, vr: str, value: str) -> Iterable[str]:
     return out
 
 
+_TOKEN = re.compile(r"[^\W_]+")  # maximal runs of letters and digits
+
+
+def _lower(text: str) -> str:
+    """Lower-case with one character per character, so indexes stay valid."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 class TextCleaner:
-    """Replaces identifying tokens in free text with :data:`PLACEHOLDER`."""
+    """Replaces identifying tokens in free text with :data:`PLACEHOLDER`.
+
+    Identifiers that are one token (letters and digits) are looked up in a set; longer
+    ones are found with ``str.find`` and must stand between non-alphanumeric characters.
+    No regular expression is compiled from identifiers (Python's ``re`` module would
+    keep it in its cache).
+    """
 
     def __init__(self, identifiers: Iterable[str]):
-        unique = sorted({i for i in identifiers if len(i) >= 2}, key=len, reverse=True)
-        self._known = (
-            re.compile(
-                r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, unique)) + r")(?![A-Za-z0-9])", re.IGNORECASE
-            )
-            if unique
-            else None
-        )
+        unique = {_lower(i.strip()) for i in identifiers if len(i.strip()) >= 2}
+        self._tokens = frozenset(i for i in unique if _TOKEN.fullmatch(i))
+        self._phrases = sorted(unique - self._tokens, key=len, reverse=True)
 
     def clean(self, text: str) -> str:
         """``text`` with every identifier and identifying-looking pattern replaced."""
-        if self._known is not None:
-            text = self._known.sub(PLACEHOLDER, text)
+        if self._phrases:
+            text = self._replace_phrases(text)
+        if self._tokens:
+            text = _TOKEN.sub(lambda m: PLACEHOLDER if _lower(m.group()) in self._tokens else m.group(), text)
         return PATTERNS.sub(PLACEHOLDER, text)
+
+    def _replace_phrases(self, text: str) -> str:
+        lower, spans = _lower(text), []
+        for phrase in self._phrases:
+            start = lower.find(phrase)
+            while start != -1:
+                end = start + len(phrase)
+                if (start == 0 or not lower[start - 1].isalnum()) and (
+                    end == len(lower) or not lower[end].isalnum()
+                ):
+                    spans.append((start, end))
+                start = lower.find(phrase, start + 1)
+        if not spans:
+            return text
+        out, position = [], 0
+        for start, end in sorted(spans):
+            if start < position:  # overlaps a longer match already replaced
+                position = max(position, end)
+                continue
+            out += [text[position:start], PLACEHOLDER]
+            position = end
+        out.append(text[position:])
+        return "".join(out)

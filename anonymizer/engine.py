@@ -47,7 +47,7 @@ from anonymizer.tags import format_tag
 IMPLEMENTATION_CLASS_UID = "2.25.160714952406958423389232520312386170093"
 IMPLEMENTATION_VERSION = f"ANONYMIZER_{__version__.replace('.', '')}"[:16]
 META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
-IDENTIFIER_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
+IDENTIFIER_VRS = frozenset({"PN", "LO", "SH", "AE", "UC"})  # dates: cleaner.PATTERNS
 _TEXT_DATE = frozenset({"DA", "DT", "TM"})
 
 
@@ -334,7 +334,7 @@ class _Walker:
 def _identifiers(walker: _Walker) -> list[str]:
     found: list[str] = []
     for task in walker.tasks:
-        if task.bound.name == "shift_date" and task.vr not in ("DA", "DT"):
+        if task.bound.name == "shift_date":
             continue  # text under a date rule is cleaned, not an identifier of itself
         if task.bound.action.identifying and task.vr in IDENTIFIER_VRS:
             elem = task.container[task.tag]

@@ -94,7 +94,7 @@ def plant(ds: FileDataset, p: int, s: int, tag: str) -> set[str]:
     sn.update(FAM=family, GIV=given, PID=patient_id)
     ds.PatientName = f"{family}^{given}"
     ds.PatientID = patient_id
-    ds.PatientBirthDate = f"19{50 + p:02d}0612"
+    ds.PatientBirthDate = f"19{(50 + p) % 100:02d}0612"
     ds.PatientSex = "F" if p % 2 else "M"
     ds.PatientAge = f"{40 + p:03d}Y"
     ds.PatientAddress = f"{sn['ADDR']} Street 12"

@@ -176,3 +176,11 @@ def test_lookup_with_fallbacks(tmp_path: Path, secret: Secret) -> None:
 )
 def test_combined_codes_resolve_by_type(code: str, attr_type: int | None, expected: str) -> None:
     assert resolve_combined(code, attr_type) == expected
+
+
+def test_cleaner_phrases_overlaps_and_unicode() -> None:
+    cleaner = TextCleaner(["St. Mary Hospital", "Mary", "O'Brien", "Jean-Luc", "Ünal"])
+    assert cleaner.clean("Seen at st. mary hospital by Dr O'BRIEN") == "Seen at *** by Dr ***"
+    assert cleaner.clean("jean-luc and ÜNAL and Maryland") == "*** and *** and Maryland"
+    assert cleaner.clean("Mary-Anne") == "***-Anne"
+    assert TextCleaner(["İstanbul Clinic"]).clean("x İstanbul Clinic y") == "x *** y"
