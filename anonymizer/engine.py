@@ -414,11 +414,14 @@ def deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
 
 
 def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
+    """Delete private creators whose block lost every element (one pass per dataset)."""
+    used: dict[int, set[int]] = {}
     for ds, tag in creators:
-        group, block = tag >> 16, tag & 0xFF
-        low = (group << 16) | (block << 8)
-        # ds.keys(), not ds: iterating a Dataset converts (decodes) every element
-        if not any(low <= int(t) <= low + 0xFF for t in ds.keys()):  # noqa: SIM118
+        blocks = used.get(id(ds))
+        if blocks is None:  # ds.keys(), not ds: iterating a Dataset decodes every element
+            blocks = {(t >> 8) & 0xFFFFFF for t in ds.keys() if t >> 16 & 1 and t & 0xFFFF >= 0x1000}  # noqa: SIM118
+            used[id(ds)] = blocks
+        if (tag >> 16) << 8 | (tag & 0xFF) not in blocks:
             del ds[tag]
 
 
