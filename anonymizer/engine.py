@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, repeater_has_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
@@ -90,6 +90,11 @@ IN_CLEANED = {
     for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
 }
 MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
+
+
+def _known(tag: int) -> bool:
+    """In the data dictionary, repeating groups (50xx, 60xx, 7Fxx) included."""
+    return bool(dictionary_has_tag(tag) or repeater_has_tag(tag))
 
 
 class Plan:
@@ -164,7 +169,7 @@ class Plan:
         key = (tag, iod, nested)
         found = self._resolved.get(key)
         if found is None:
-            keyword = dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+            keyword = dictionary_keyword(tag) if _known(tag) else ""
             attr_type = standard.attribute_type(keyword, iod, nested)
             name = resolve_combined(code, attr_type)
             where = iod or "unknown SOP class"
@@ -195,7 +200,7 @@ class Plan:
             return IN_REPLACED[vr]
         if mode == "C" and vr in IN_CLEANED:
             return IN_CLEANED[vr]
-        if element == 0 or not dictionary_has_tag(tag):
+        if element == 0 or not _known(tag):
             return REMOVE_GROUP_LENGTH if element == 0 else REMOVE_UNKNOWN
         return KEEP_UNLISTED if self.profile.unlisted_tags == "keep" else REMOVE_UNLISTED
 
@@ -248,7 +253,7 @@ class Plan:
             yield (attr.tag, attr.keyword, bound.name, bound.origin)
         for tag, bound in sorted(self._exact.items()):
             if tag not in seen:
-                keyword = dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+                keyword = dictionary_keyword(tag) if _known(tag) else ""
                 yield (format_tag(tag), keyword, bound.name, bound.origin)
         for tag, entries in sorted(self._pathed.items()):
             for path, bound in entries:
@@ -283,7 +288,7 @@ class Outcome:
 def _vr_of(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
     vr = raw.VR
     if vr is None or vr == "UN":
-        if dictionary_has_tag(tag) and not tag >> 16 & 1:
+        if not tag >> 16 & 1 and _known(tag):
             return str(dictionary_VR(tag)).split(" ")[0]
         if raw.VR is None or (isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF):
             return str(ds[tag].VR)  # converts (private or undefined-length UN): may be SQ

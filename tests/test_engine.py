@@ -174,3 +174,14 @@ def test_explain_rows_name_their_origin() -> None:
     assert "retain-longitudinal-modified-dates" in by_keyword["StudyDate"][1]
     assert by_keyword["OperatorsName"][0] == "remove"
     assert "Type 3 in ct-image" in by_keyword["OperatorsName"][1]
+
+
+def test_repeating_groups_follow_the_mask_rules(secret: Secret) -> None:
+    ds = dataset()
+    ds.add_new(0x60000010, "US", 16)  # OverlayRows: not in Table E.1-1, kept
+    ds.add_new(0x60023000, "OW", b"\x01\x02")  # OverlayData (60xx,3000): X
+    ds.add_new(0x60004000, "LT", "SNTOVERLAYCOMMENT")  # OverlayComments (60xx,4000): X
+    ds.add_new(0x50000010, "US", 3)  # curves (50xx,xxxx): X
+    deidentify(ds, BASIC, secret)
+    assert 0x60000010 in ds
+    assert not {0x60023000, 0x60004000, 0x50000010} & set(ds.keys())

@@ -337,3 +337,30 @@ def test_invalid_values_leave_no_trace_in_logs_or_stderr(
     assert "SNT" not in caplog.text
     for path in output_files(tmp_path / "out"):
         assert b"SNTAGE" not in path.read_bytes() and b"SNTDATE" not in path.read_bytes()
+
+
+def test_option_on_the_command_line_and_lookup_through_a_profile(
+    sample: Sample, tmp_path: Path, key_file: Path
+) -> None:
+    in_dir = sample.files[0].parent  # patient 0 only
+    kept = cli("run", in_dir, tmp_path / "uids", "--key-file", key_file, "--option", "retain-uids")
+    assert kept.exit_code == 0
+    originals = {
+        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in sample.patients["SNTPID0"]
+    }
+    assert {p.stem for p in output_files(tmp_path / "uids")} == originals
+    assert "113110" in {
+        i.CodeValue
+        for i in pydicom.dcmread(output_files(tmp_path / "uids")[0]).DeidentificationMethodCodeSequence
+    }
+
+    (tmp_path / "subjects.csv").write_text("original,pseudonym\nSNTPID0,TRIAL-0001\n")
+    (tmp_path / "trial.yaml").write_text(
+        "name: trial\nextends: research\nrules:\n"
+        "  - {tag: PatientID, action: lookup, with: {file: subjects.csv, on_missing: error}}\n"
+    )
+    result = cli(
+        "run", in_dir, tmp_path / "trial", "--profile", tmp_path / "trial.yaml", "--key-file", key_file
+    )
+    assert result.exit_code == 0, result.output
+    assert {pydicom.dcmread(p).PatientID for p in output_files(tmp_path / "trial")} == {"TRIAL-0001"}
