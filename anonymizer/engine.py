@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -374,6 +375,9 @@ def _method_items(options: tuple[str, ...]) -> list[Dataset]:
 def deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     """De-identify ``ds`` in place according to ``plan``.
 
+    pydicom's warnings quote element values, so they are silenced here; its ``pydicom``
+    logger does the same and is the caller's to silence (the CLI disables it).
+
     Raises
     ------
     InputError
@@ -381,6 +385,12 @@ def deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     ActionError
         When an action cannot apply to an element.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _deidentify(ds, plan, secret)
+
+
+def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     if not ds.get("SOPInstanceUID"):
         raise InputError("missing-sop-instance-uid")
     sop_class = str(ds.get("SOPClassUID", "") or "")
