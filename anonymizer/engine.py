@@ -78,6 +78,7 @@ KEEP_PRIVATE = _default("keep", "private_tags: keep")
 REMOVE_ILLEGAL_PRIVATE = _default("remove", "private element without a creator")
 SAFE_PRIVATE = {
     "k": _default("keep", "private_tags: safe (TCIA knowledge base: keep)"),
+    "k-text": _default("clean", "private_tags: safe (TCIA knowledge base: keep; text cleaned)"),
     "h": _default("remap_uid", "private_tags: safe (TCIA knowledge base: UID)"),
     "o": _default("shift_date", "private_tags: safe (TCIA knowledge base: date)"),
 }
@@ -91,6 +92,7 @@ IN_CLEANED = {
     for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
 }
 MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
+PRIVATE_TEXT = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
 
 
 def _known(tag: int) -> bool:
@@ -193,7 +195,7 @@ class Plan:
                 return self._conformed(bound, tag, iod, bool(stack))
         group, element = tag >> 16, tag & 0xFFFF
         if group % 2:
-            return self._resolve_private(group, element, creator)
+            return self._resolve_private(group, element, creator, vr)
         found = self._vr.get(vr)
         if found is not None:
             return found
@@ -205,7 +207,7 @@ class Plan:
             return REMOVE_GROUP_LENGTH if element == 0 else REMOVE_UNKNOWN
         return KEEP_UNLISTED if self.profile.unlisted_tags == "keep" else REMOVE_UNLISTED
 
-    def _resolve_private(self, group: int, element: int, creator: str | None) -> Bound:
+    def _resolve_private(self, group: int, element: int, creator: str | None, vr: str) -> Bound:
         if creator is None:
             return REMOVE_ILLEGAL_PRIVATE
         found = self._private.get((group, creator, element & 0xFF)) or self._all_private
@@ -217,6 +219,8 @@ class Plan:
         if policy == "keep":
             return KEEP_PRIVATE
         disposition = standard.private_dispositions().get(f"{group:04x}|{creator}|{element & 0xFF:02x}")
+        if disposition == "k" and vr in PRIVATE_TEXT:
+            disposition = "k-text"  # kept text still loses this object's identifiers
         return SAFE_PRIVATE.get(disposition or "", REMOVE_NOT_SAFE)
 
     def explain(self, sop_class_uid: str | None = None) -> Iterator[tuple[str, str, str, str]]:
@@ -270,7 +274,9 @@ class Plan:
 
 
 @dataclass
-class _Task:
+class Change:
+    """One element a plan changes: where it is, its VR, and the decision."""
+
     container: Dataset
     tag: int
     bound: Bound
@@ -302,7 +308,7 @@ class _Walker:
 
     def __init__(self, plan: Plan, iod: str | None):
         self.plan, self.iod = plan, iod
-        self.tasks: list[_Task] = []
+        self.tasks: list[Change] = []
         self.creators: list[tuple[Dataset, int]] = []
         self.dropped: list[Sequence] = []
         self.counts: Counter[str] = Counter()
@@ -325,16 +331,23 @@ class _Walker:
             if vr == "SQ":
                 self._sequence(ds, tag, bound, stack, mode)
             elif bound.name != "keep":
-                self.tasks.append(_Task(ds, tag, bound, vr, stack))
+                self.tasks.append(Change(ds, tag, bound, vr, stack))
 
     def _sequence(self, ds: Dataset, tag: int, bound: Bound, stack: tuple[int, ...], mode: str) -> None:
         if bound.name in ("remove", "empty"):
             self.dropped.append(ds[tag].value)
-            self.tasks.append(_Task(ds, tag, bound, "SQ", stack))
+            self.tasks.append(Change(ds, tag, bound, "SQ", stack))
             return
         inner = MODES.get(bound.name, mode)
         for item in ds[tag].value:
             self.walk(item, (*stack, tag), inner)
+
+
+def planned_changes(ds: Dataset, plan: Plan) -> list[Change]:
+    """What ``plan`` would change in ``ds`` (nothing is modified)."""
+    walker = _Walker(plan, standard.iod_for_sop_class(str(ds.get("SOPClassUID", "") or "")))
+    walker.walk(ds, (), "")
+    return walker.tasks
 
 
 def _identifiers(walker: _Walker) -> list[str]:

@@ -64,7 +64,6 @@ class Profile:
     unlisted_tags: str = "keep"
     shift_days: tuple[int, int] = DEFAULT_SHIFT
     layout: str | None = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 def builtin_dir() -> Path:

@@ -89,6 +89,7 @@ def test_private_policies_and_creators(secret: Secret) -> None:
         ds = dataset()
         ge = ds.private_block(0x0009, "GEMS_IDEN_01", create=True)
         ge.add_new(0x01, "LO", "GE_GENESIS_FF")  # TCIA KB: keep
+        ge.add_new(0x04, "SH", "CT SNTFAMILY")  # TCIA KB: keep; text, so cleaned
         ge.add_new(0x02, "SH", "SNTSUITE")  # TCIA KB: delete
         acme = ds.private_block(0x0011, "ACME 1", create=True)
         acme.add_new(0x01, "LO", "SNTACME")  # unknown to the KB
@@ -106,6 +107,7 @@ def test_private_policies_and_creators(secret: Secret) -> None:
     private = {(e.tag.group, e.tag.element): e.value for e in safe if e.tag.is_private}
     assert private[(0x0009, 0x0010)] == "GEMS_IDEN_01"
     assert "GE_GENESIS_FF" in private.values()
+    assert "CT ***" in private.values()
     assert not any("SNT" in str(v) for v in private.values())
     assert secret.uid("1.2.3.77") in private.values()
     assert (0x0011, 0x0010) not in private  # creator of an emptied block is dropped

@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from anonymizer.cli import EXIT_USAGE, guarded, main
-from anonymizer.engine import Plan, _Walker
+from anonymizer.engine import Plan, planned_changes
 from anonymizer.profile import load_profile
 from anonymizer.runner import FileResult, RunSummary, check_folders, run
 from anonymizer.secret import generate_key_file, load_key_file
-from anonymizer.standard import OPTIONS, iod_for_sop_class
+from anonymizer.standard import OPTIONS
 from anonymizer.tags import format_tag
 from anonymizer.vault import MemoryVault
 
@@ -124,9 +124,7 @@ def plan_command(file: Path, profile_name: str, options: tuple[str, ...], show_v
     except Exception:
         click.echo("error: the file cannot be read as DICOM", err=True)
         raise SystemExit(EXIT_USAGE) from None
-    walker = _Walker(plan, iod_for_sop_class(str(ds.get("SOPClassUID", ""))))
-    walker.walk(ds, (), "")
-    for task in walker.tasks:
+    for task in planned_changes(ds, plan):
         path = "/".join(format_tag(t) for t in (*task.path, task.tag))
         elem = task.container[task.tag]
         line = f"{path}\t{elem.keyword or 'private'}\t{task.vr}\t{task.bound.name}\t{task.bound.origin}"
