@@ -266,9 +266,7 @@ class _Token(Action):
         if not isinstance(length, int) or not 4 <= length <= 52:
             raise ValueError("length must be an integer from 4 to 52")
 
-    def _token(
-        self, elem: DataElement, ctx: FileContext, value: str, namespace: str | None = None
-    ) -> tuple[str, str]:
+    def _token(self, elem: DataElement, ctx: FileContext, value: str, namespace: str | None = None) -> tuple[str, str]:
         if elem.VR not in TEXT_VRS:
             raise _fail(elem, self.name, "needs a text VR")
         namespace = namespace or str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
@@ -332,8 +330,9 @@ class Pseudonymize(_Token):
             namespace, token = self._token(elem, ctx, original.strip(), "PatientID" if source else None)
             if match.group(1):
                 token = token[: int(match.group(1))]
-            ctx.records.append((namespace, token, original.strip()))
-            out.append(_fit(elem, self.name, _TOKEN_FIELD.sub(token, fmt)))
+            pseudonym = _fit(elem, self.name, _TOKEN_FIELD.sub(token, fmt))
+            ctx.records.append((namespace, pseudonym, original.strip()))  # as it appears in OUT
+            out.append(pseudonym)
         return _set(elem, out)
 
 
@@ -503,6 +502,11 @@ class Lookup(Action):
         self.table = self._read(params, base)
         fallback = str(params.get("on_missing", "error"))
         self.fallback = None if fallback == "error" else ACTIONS[fallback]({}, base)
+
+    def records(self, namespace: str) -> list[tuple[str, str, str]]:
+        """Every pair of the crosswalk as vault records (imported at the start of a run)."""
+        namespace = str(self.with_.get("namespace") or namespace)
+        return [(namespace, new, old) for old, new in sorted(self.table.items())]
 
     def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
         namespace = str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))

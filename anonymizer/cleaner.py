@@ -88,9 +88,7 @@ class TextCleaner:
             start = lower.find(phrase)
             while start != -1:
                 end = start + len(phrase)
-                if (start == 0 or not lower[start - 1].isalnum()) and (
-                    end == len(lower) or not lower[end].isalnum()
-                ):
+                if (start == 0 or not lower[start - 1].isalnum()) and (end == len(lower) or not lower[end].isalnum()):
                     spans.append((start, end))
                 start = lower.find(phrase, start + 1)
         if not spans:

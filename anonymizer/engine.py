@@ -36,6 +36,7 @@ from anonymizer.actions import (
     ACTIONS,
     Action,
     FileContext,
+    Lookup,
     resolve_combined,
     values,
 )
@@ -115,9 +116,11 @@ class Plan:
         self._all_private: Bound | None = None
         self._vr: dict[str, Bound] = {}
         ordered_masks: list[tuple[int, int, int, int, Bound]] = []
+        self._bounds: list[Bound] = []
         for order, rule in enumerate(profile.rules):
             combined = str(rule.params["code"]) if rule.action == "conform" else ""
             bound = Bound(ACTIONS[rule.action](rule.params, rule.base), rule.origin, combined)
+            self._bounds.append(bound)
             self._index(rule, bound, order, ordered_masks)
         ordered_masks.sort(key=lambda m: (m[0], m[1]), reverse=True)
         self._masks = [(value, care, bound) for _, _, value, care, bound in ordered_masks]
@@ -126,9 +129,16 @@ class Plan:
         self._resolved: dict[tuple[int, str | None, bool], Bound] = {}
         self.options = profile.options
 
-    def _index(
-        self, rule: Rule, bound: Bound, order: int, masks: list[tuple[int, int, int, int, Bound]]
-    ) -> None:
+    def lookup_records(self) -> list[tuple[str, str, str]]:
+        """The pairs of every ``lookup`` crosswalk, as vault records."""
+        records = []
+        for bound, rule in zip(self._bounds, self.profile.rules, strict=True):
+            if isinstance(bound.action, Lookup) and rule.selector.tag is not None:
+                keyword = dictionary_keyword(rule.selector.tag) if _known(rule.selector.tag) else ""
+                records += bound.action.records(keyword or format_tag(rule.selector.tag))
+        return records
+
+    def _index(self, rule: Rule, bound: Bound, order: int, masks: list[tuple[int, int, int, int, Bound]]) -> None:
         sel = rule.selector
         if sel.path and sel.tag is not None:
             entries = self._pathed.setdefault(sel.tag, [])
@@ -238,11 +248,7 @@ class Plan:
                 continue
             if "X" in attr.tag:
                 bound = next(
-                    (
-                        b
-                        for v, c, b in self._masks
-                        if int(attr.tag[1:5].replace("X", "0"), 16) << 16 == v & 0xFFFF0000
-                    ),
+                    (b for v, c, b in self._masks if int(attr.tag[1:5].replace("X", "0"), 16) << 16 == v & 0xFFFF0000),
                     None,
                 )
                 yield (
@@ -414,9 +420,7 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
 
     walker = _Walker(plan, iod)
     walker.walk(ds, (), "")
-    needs_cleaner = any(
-        t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks
-    )
+    needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
     identifiers = _identifiers(walker) if needs_cleaner else []
     ctx = FileContext(secret, patient, offset, lambda: TextCleaner(identifiers))
     for task in walker.tasks:
@@ -456,9 +460,9 @@ def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
 def _mark(ds: Dataset, plan: Plan) -> None:
     options = plan.options
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = (
-        f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[:64]
-    )
+    ds.DeidentificationMethod = f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[
+        :64
+    ]
     ds.DeidentificationMethodCodeSequence = _method_items(options)
     if "retain-longitudinal-full-dates" in options:
         ds.LongitudinalTemporalInformationModified = "UNMODIFIED"

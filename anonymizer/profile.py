@@ -8,7 +8,8 @@ then options added on the command line.
 
 Keys: ``name``, ``version``, ``description``, ``extends``, ``kind`` (profile | option),
 ``code`` (CID 7050, options only), ``table`` (a Table E.1-1 column), ``options``,
-``rules``, ``private_tags``, ``unlisted_tags``, ``dates``, ``output``.
+``rules``, ``private_tags``, ``unlisted_tags``, ``dates``, ``output``, ``project`` (a
+label mixed into the key derivation: one key, unlinkable projects).
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from anonymizer.errors import ProfileError
 from anonymizer.tags import Selector, SelectorError, parse_tag_selector, parse_vr_selector
 
 TOP_KEYS = frozenset(
-    "name version description extends kind code table options rules private_tags "
-    "unlisted_tags dates output".split()
+    "name version description extends kind code table options rules private_tags unlisted_tags dates output".split()
 )
 RULE_KEYS = frozenset({"tag", "vr", "action", "with", "note"})
 DATE_KEYS = frozenset({"shift_days"})
@@ -64,6 +64,7 @@ class Profile:
     unlisted_tags: str = "keep"
     shift_days: tuple[int, int] = DEFAULT_SHIFT
     layout: str | None = None
+    project: str = ""
 
 
 def builtin_dir() -> Path:
@@ -108,9 +109,7 @@ class _Doc:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            raise ProfileError(
-                f"invalid YAML ({getattr(exc, 'problem', 'syntax')})", self.source, line
-            ) from None
+            raise ProfileError(f"invalid YAML ({getattr(exc, 'problem', 'syntax')})", self.source, line) from None
         except (OSError, UnicodeDecodeError):
             raise ProfileError("cannot read profile file", self.source) from None
         if node is None:
@@ -128,9 +127,7 @@ class _Doc:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key not in allowed:
-                raise self.fail(
-                    key_node, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})"
-                )
+                raise self.fail(key_node, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
             if key in out:
                 raise self.fail(key_node, f"duplicate key {key!r} in {what}")
             out[key] = value_node
@@ -226,6 +223,7 @@ class _Draft:
     unlisted_tags: str = "keep"
     shift_days: tuple[int, int] = DEFAULT_SHIFT
     layout: str | None = None
+    project: str = ""
 
 
 def _apply_option(draft: _Draft, name: str, seen: tuple[Path, ...]) -> None:
@@ -267,6 +265,8 @@ def _merge(draft: _Draft, path: Path, seen: tuple[Path, ...], expect_kind: str) 
         draft.unlisted_tags = doc.choice(keys["unlisted_tags"], "unlisted_tags", UNLISTED_POLICIES)
     if "dates" in keys:
         draft.shift_days = _shift_days(doc, keys["dates"])
+    if "project" in keys:
+        draft.project = doc.text(keys["project"], "project")
     if "output" in keys:
         out = doc.mapping(keys["output"], OUTPUT_KEYS, "output")
         if "layout" in out:
@@ -330,4 +330,5 @@ def load_profile(name_or_path: str, extra_options: tuple[str, ...] = ()) -> Prof
         unlisted_tags=draft.unlisted_tags,
         shift_days=draft.shift_days,
         layout=draft.layout,
+        project=draft.project,
     )

@@ -129,14 +129,20 @@ def run(
     secret: Secret,
     vault: Vault,
     on_result: Callable[[FileResult], None] = lambda r: None,
+    batch: int = 256,
 ) -> RunSummary:
     """De-identify every file under ``in_dir`` into ``out_dir`` (None: dry run).
 
-    Per file: read, de-identify, record its tokens in ``vault`` (a collision fails the
-    file), then write atomically. A failed file leaves no output.
+    Per file: read, de-identify, check and stage its tokens in ``vault`` (a collision
+    fails the file), then write atomically. Staged tokens are committed every ``batch``
+    files and at the end, in one transaction each: a crash loses at most the last
+    batch, and re-running the same command completes the vault (inserts are idempotent).
+    A failed file leaves no output.
     """
     summary = RunSummary()
     written: set[str] = set()
+    vault.add(plan.lookup_records())  # the controller's crosswalks, whole
+    vault.commit()
     for ordinal, path in enumerate(discover(in_dir), start=1):
         result, ds = prepare(ordinal, path, plan, secret)
         if ds is not None:
@@ -145,12 +151,13 @@ def run(
         if result.status == "failed":
             log.warning("file #%d failed: %s %s", ordinal, result.reason, result.detail)
         on_result(result)
+        if ordinal % batch == 0:
+            vault.commit()
+    vault.commit()
     return summary
 
 
-def _commit(
-    result: FileResult, ds: FileDataset, vault: Vault, out_dir: Path | None, written: set[str]
-) -> FileResult:
+def _commit(result: FileResult, ds: FileDataset, vault: Vault, out_dir: Path | None, written: set[str]) -> FileResult:
     if result.output in written:
         return FileResult(result.ordinal, "failed", "duplicate-sop-instance")
     try:

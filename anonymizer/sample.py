@@ -130,9 +130,7 @@ def plant(ds: FileDataset, p: int, s: int, tag: str) -> set[str]:
     block.add_new(0x03, "SQ", Sequence([nested]))
     ds.file_meta.SourceApplicationEntityTitle = sn["AET"][:16]
     if "ContentSequence" in ds or ds.get("Modality") == "SR":
-        ds.ContentSequence = Sequence(
-            [*ds.get("ContentSequence", []), _text_item(f"Reported for {given} {family}")]
-        )
+        ds.ContentSequence = Sequence([*ds.get("ContentSequence", []), _text_item(f"Reported for {given} {family}")])
     for key in ("STN", "AET"):
         sn[key] = sn[key][:16]
     sn["SID"] = sn["SID"][:16]
@@ -147,9 +145,7 @@ def template_path(name: str) -> str:
     return path
 
 
-def write_sample(
-    out: Path, patients: int = 3, instances: int = 2, templates: tuple[str, ...] = TEMPLATES
-) -> Sample:
+def write_sample(out: Path, patients: int = 3, instances: int = 2, templates: tuple[str, ...] = TEMPLATES) -> Sample:
     """Write ``patients`` x ``len(templates)`` series x ``instances`` files under ``out``.
 
     Input file names deliberately hold identifiers (``SNTFAM0_SNTPID0/...``) so tests can

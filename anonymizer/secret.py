@@ -13,13 +13,15 @@ import hmac
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from anonymizer.errors import KeyFileError
 
 KEY_BYTES = 32
-_PURPOSES = ("token", "uid", "date", "vault", "fingerprint")
+_PURPOSES = ("token", "uid", "date", "vault", "mac", "fingerprint")
+DERIVATION = ("token", "uid", "date")
 
 
 def _hkdf(key: bytes, info: bytes, length: int = 32) -> bytes:
@@ -42,10 +44,15 @@ class Secret:
         The 32-byte project secret.
     project : str
         Optional label mixed into every derivation (one key, unlinkable projects).
+    derived : Mapping[str, bytes] or None
+        Derivation subkeys (token, uid, date) taken from a vault's keyring instead of
+        from ``key``: after a key rotation the new key unwraps the original subkeys, so
+        pseudonyms, UIDs and date shifts do not change.
     """
 
     key: bytes = field(repr=False)
     project: str = ""
+    derived: Mapping[str, bytes] | None = field(default=None, repr=False)
     _subkeys: dict[str, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,15 +60,24 @@ class Secret:
             raise KeyFileError(f"a project key has {KEY_BYTES} bytes")
         label = self.project.encode("utf-8")
         subkeys = {p: _hkdf(self.key, b"anonymizer/" + p.encode() + b"/" + label) for p in _PURPOSES}
+        if self.derived is not None:
+            subkeys.update({p: bytes(self.derived[p]) for p in DERIVATION})
         object.__setattr__(self, "_subkeys", subkeys)
 
+    def derivation_subkeys(self) -> dict[str, bytes]:
+        """The subkeys that make pseudonyms, UIDs and date offsets (for a vault keyring)."""
+        return {p: self._subkeys[p] for p in DERIVATION}
+
     def subkey(self, purpose: str) -> bytes:
-        """The derived subkey for ``purpose`` (token, uid, date, vault, fingerprint)."""
+        """The derived subkey for ``purpose`` (token, uid, date, vault, mac, fingerprint)."""
         return self._subkeys[purpose]
 
     @property
     def fingerprint(self) -> str:
-        """16 hex characters that name this key (and project) without revealing it."""
+        """16 hex characters that name this key (and project) without revealing it.
+
+        Taken from the key itself (never from a keyring), so a rotated key has a new one.
+        """
         return hmac.new(self.subkey("fingerprint"), b"fingerprint", hashlib.sha256).hexdigest()[:16]
 
     def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:

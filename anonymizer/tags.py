@@ -23,8 +23,7 @@ _EXACT = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
 _MASK = re.compile(r"^\(?([0-9A-Fa-fXx]{4}),?([0-9A-Fa-fXx]{4})\)?$")
 _PRIVATE = re.compile(r"^\(?([0-9A-Fa-f]{4}),?[Xx]{2}([0-9A-Fa-f]{2})\)?@(.+)$")
 VRS = frozenset(
-    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
-    "UL UN UR US UT UV".split()
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
 )
 
 # Specificity: higher wins; ties go to the later rule.

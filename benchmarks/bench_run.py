@@ -92,10 +92,7 @@ def main() -> None:
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
                 shutil.rmtree(out)
-        print(
-            f"{args.files} files from {args.template}, {megabytes:.1f} MB, "
-            f"median of {args.repeat} runs, 1 process"
-        )
+        print(f"{args.files} files from {args.template}, {megabytes:.1f} MB, median of {args.repeat} runs, 1 process")
         base = statistics.median(r["seconds"] for r in results["plain"])
         for name, runs in results.items():
             seconds = statistics.median(r["seconds"] for r in runs)

@@ -13,6 +13,12 @@ from anonymizer.sample import Sample, write_sample
 from anonymizer.secret import Secret, generate_key_file
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own folder, so the default vault (.anonymizer/) lands there."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def secret() -> Secret:
     return Secret(bytes(range(32)))

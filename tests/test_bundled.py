@@ -72,8 +72,6 @@ def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
     unexpected = {
         name: outcome
         for name, outcome in outcomes.items()
-        if outcome != "done"
-        and EXPECTED_FAILURES.get(name) != outcome
-        and outcome not in ("dicomdir", "not-dicom")
+        if outcome != "done" and EXPECTED_FAILURES.get(name) != outcome and outcome not in ("dicomdir", "not-dicom")
     }
     assert not unexpected

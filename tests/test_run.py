@@ -47,7 +47,15 @@ def research(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     folder = tmp_path_factory.mktemp("research")
     key = make_key(folder)
     result = cli(
-        "run", sample.files[0].parents[1], folder / "out", "--profile", "research", "--key-file", key
+        "run",
+        sample.files[0].parents[1],
+        folder / "out",
+        "--profile",
+        "research",
+        "--key-file",
+        key,
+        "--vault",
+        folder / "vault.db",
     )
     assert result.exit_code == 0, result.output
     return folder / "out", key, result.output
@@ -178,9 +186,7 @@ def test_dates_move_but_keep_their_intervals_within_a_patient(sample: Sample, re
     assert len({next(iter(s)) for s in shifts.values()}) > 1  # per patient, not global
 
 
-def test_same_key_twice_gives_identical_bytes_and_other_key_differs(
-    sample: Sample, research, tmp_path: Path
-) -> None:
+def test_same_key_twice_gives_identical_bytes_and_other_key_differs(sample: Sample, research, tmp_path: Path) -> None:
     out, key, _ = research
     in_dir = sample.files[0].parents[1]
     import subprocess
@@ -202,7 +208,7 @@ def test_same_key_twice_gives_identical_bytes_and_other_key_differs(
     second = {p.name: p.read_bytes() for p in output_files(tmp_path / "again")}
     assert first == second
     other = make_key(tmp_path, "other.key")
-    assert cli("run", in_dir, tmp_path / "other", "--key-file", other).exit_code == 0
+    assert cli("run", in_dir, tmp_path / "other", "--key-file", other, "--vault", "other.db").exit_code == 0
     third = {pydicom.dcmread(p).PatientID for p in output_files(tmp_path / "other")}
     assert not set(first) & {p.name for p in output_files(tmp_path / "other")}
     assert not third & {pydicom.dcmread(p).PatientID for p in output_files(out)}
@@ -312,9 +318,7 @@ def test_python_dash_m_entry_point() -> None:
     import subprocess
     import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "anonymizer", "--version"], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-m", "anonymizer", "--version"], capture_output=True, text=True, check=True)
     assert "0.1.0" in done.stdout
 
 
@@ -345,13 +349,10 @@ def test_option_on_the_command_line_and_lookup_through_a_profile(
     in_dir = sample.files[0].parent  # patient 0 only
     kept = cli("run", in_dir, tmp_path / "uids", "--key-file", key_file, "--option", "retain-uids")
     assert kept.exit_code == 0
-    originals = {
-        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in sample.patients["SNTPID0"]
-    }
+    originals = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in sample.patients["SNTPID0"]}
     assert {p.stem for p in output_files(tmp_path / "uids")} == originals
     assert "113110" in {
-        i.CodeValue
-        for i in pydicom.dcmread(output_files(tmp_path / "uids")[0]).DeidentificationMethodCodeSequence
+        i.CodeValue for i in pydicom.dcmread(output_files(tmp_path / "uids")[0]).DeidentificationMethodCodeSequence
     }
 
     (tmp_path / "subjects.csv").write_text("original,pseudonym\nSNTPID0,TRIAL-0001\n")
@@ -359,8 +360,6 @@ def test_option_on_the_command_line_and_lookup_through_a_profile(
         "name: trial\nextends: research\nrules:\n"
         "  - {tag: PatientID, action: lookup, with: {file: subjects.csv, on_missing: error}}\n"
     )
-    result = cli(
-        "run", in_dir, tmp_path / "trial", "--profile", tmp_path / "trial.yaml", "--key-file", key_file
-    )
+    result = cli("run", in_dir, tmp_path / "trial", "--profile", tmp_path / "trial.yaml", "--key-file", key_file)
     assert result.exit_code == 0, result.output
     assert {pydicom.dcmread(p).PatientID for p in output_files(tmp_path / "trial")} == {"TRIAL-0001"}

@@ -1,6 +1,6 @@
 """The ``anonymizer`` command: the only place that prints, reads the environment or exits.
 
-Exit codes: 0 all done, 1 some files failed, 2 usage or profile error, 3 key error.
+Exit codes: 0 all done, 1 some files failed, 2 usage or profile error, 3 key or vault error.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import click
 
 from anonymizer import __version__
 from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
+from anonymizer.vault import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_USAGE, EXIT_KEY = 1, 2, 3
@@ -27,8 +28,8 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except KeyFileError as exc:
-            click.echo(f"error: key: {exc}", err=True)
+        except (KeyFileError, VaultError) as exc:
+            click.echo(f"error: {exc.code}: {exc}", err=True)
             sys.exit(EXIT_KEY)
         except (ProfileError, InputError) as exc:
             click.echo(f"error: {exc}", err=True)
@@ -54,4 +55,4 @@ def main() -> None:
     logging.getLogger("pydicom").disabled = True  # its messages quote element values
 
 
-from anonymizer.cli import commands, profiles  # noqa: E402,F401  (registers the commands)
+from anonymizer.cli import commands, profiles, vault  # noqa: E402,F401  (registers the commands)

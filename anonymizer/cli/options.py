@@ -1,0 +1,53 @@
+"""Options shared by several commands, and loading the key they name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from anonymizer.errors import KeyFileError
+from anonymizer.secret import Secret, load_key_file
+from anonymizer.standard import OPTIONS
+
+profile_option = click.option(
+    "--profile",
+    "profile_name",
+    default="research",
+    show_default=True,
+    help="Built-in profile name or path to a YAML profile.",
+)
+option_option = click.option(
+    "--option",
+    "options",
+    multiple=True,
+    type=click.Choice(OPTIONS),
+    help="Add a PS3.15 Annex E option (repeatable).",
+)
+key_option = click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ANONYMIZER_KEY_FILE",
+    help="The project key file (see 'anonymizer keygen'), or $ANONYMIZER_KEY_FILE. "
+    "A key is never accepted as a command-line value.",
+)
+vault_option = click.option(
+    "--vault",
+    "vault_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".anonymizer/vault.db"),
+    show_default=True,
+    help="The vault (SQLite); it may not live inside OUT.",
+)
+project_option = click.option(
+    "--project",
+    default=None,
+    help="Project label mixed into the key derivation (overrides the profile's).",
+)
+
+
+def load_secret(key_file: Path | None, project: str) -> Secret:
+    """The key from --key-file or $ANONYMIZER_KEY_FILE (exit 3 when neither)."""
+    if key_file is None:
+        raise KeyFileError("no key: give --key-file FILE or set ANONYMIZER_KEY_FILE")
+    return load_key_file(key_file, project)

@@ -1,0 +1,125 @@
+"""``anonymizer vault reveal|export|stats|rotate``: re-identification, with the key only."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import click
+
+from anonymizer.cli import guarded, main
+from anonymizer.cli.options import key_option, load_secret, project_option, vault_option
+from anonymizer.errors import KeyFileError
+from anonymizer.secret import load_key_file
+from anonymizer.vault import EXPORTS, SqliteVault
+
+
+def _open(vault_path: Path, key_file: Path | None, project: str | None, readonly: bool = False) -> SqliteVault:
+    return SqliteVault(vault_path, load_secret(key_file, project or ""), readonly=readonly)
+
+
+@main.group()
+def vault() -> None:
+    """Re-identify, export crosswalks, count and re-key the vault (the key is required).
+
+    \b
+    Example:
+      anonymizer vault stats --key-file project.key
+    """
+
+
+@vault.command()
+@click.argument("namespace")
+@click.argument("token")
+@vault_option
+@key_option
+@project_option
+@guarded
+def reveal(namespace: str, token: str, vault_path: Path, key_file: Path | None, project: str | None) -> None:
+    """Print the original behind TOKEN (as it appears in the output) in NAMESPACE.
+
+    Each use is recorded in the vault's audit table. Exit 1 when the token is unknown.
+
+    \b
+    Example:
+      anonymizer vault reveal PatientID SUBJ-7Q2MZC4K3A --key-file project.key
+    """
+    store = _open(vault_path, key_file, project)
+    original = store.reveal(namespace, token)
+    store.close()
+    if original is None:
+        click.echo("not found", err=True)
+        raise SystemExit(1)
+    click.echo(original)
+
+
+@vault.command()
+@click.option("--what", type=click.Choice(sorted(EXPORTS)), default="patient-ids", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@vault_option
+@key_option
+@project_option
+@guarded
+def export(what: str, out_file: Path, vault_path: Path, key_file: Path | None, project: str | None) -> None:
+    """Write a crosswalk CSV (``id_old,id_new``; ``all`` adds a namespace column), mode 0600.
+
+    \b
+    Example:
+      anonymizer vault export --what patient-ids --out crosswalk.csv --key-file project.key
+    """
+    store = _open(vault_path, key_file, project)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id_old", "id_new", "namespace"] if what == "all" else ["id_old", "id_new"])
+        count = 0
+        for namespace, original, token in store.export(what):
+            writer.writerow([original, token, namespace] if what == "all" else [original, token])
+            count += 1
+    store.close()
+    click.echo(f"wrote {count} rows", err=True)
+
+
+@vault.command()
+@vault_option
+@key_option
+@project_option
+@guarded
+def stats(vault_path: Path, key_file: Path | None, project: str | None) -> None:
+    """Print the number of entries per namespace (no values).
+
+    \b
+    Example:
+      anonymizer vault stats --key-file project.key
+    """
+    store = _open(vault_path, key_file, project, readonly=True)
+    for namespace, count in store.stats().items():
+        click.echo(f"{namespace}\t{count}")
+    store.close()
+
+
+@vault.command()
+@click.option("--new-key-file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@vault_option
+@key_option
+@guarded
+def rotate(new_key_file: Path, vault_path: Path, key_file: Path | None) -> None:
+    """Re-encrypt the vault under a new key; pseudonyms, UIDs and date shifts stay.
+
+    The vault keeps each project's derivation subkeys wrapped under the key: rotation
+    re-wraps them and re-encrypts every entry, so later runs with the new key give the
+    same outputs, and the old key no longer opens the vault. Keep the old key until the
+    rotation has succeeded, then destroy it.
+
+    \b
+    Example:
+      anonymizer keygen new.key && anonymizer vault rotate --new-key-file new.key --key-file old.key
+    """
+    store = _open(vault_path, key_file, None)
+    new = load_key_file(new_key_file)
+    if new.key == store.secret.key:
+        raise KeyFileError("the new key is the current key")
+    count = store.rotate(new)
+    store.close()
+    click.echo(f"re-encrypted {count} entries; the new key is {new.fingerprint}", err=True)
