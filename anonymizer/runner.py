@@ -17,10 +17,10 @@ from pathlib import Path
 from pydicom.dataset import FileDataset
 
 from anonymizer.engine import Plan, deidentify
-from anonymizer.errors import ActionError, AnonymizerError, InputError
+from anonymizer.errors import ActionError, AnonymizerError, InputError, ProfileError
 from anonymizer.reader import read, sniff
 from anonymizer.secret import Secret
-from anonymizer.vault import Vault
+from anonymizer.vault import TokenCollisionError, Vault
 from anonymizer.writer import write_atomic
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,10 @@ def run(
     """
     summary = RunSummary()
     written: set[str] = set()
-    vault.add(plan.lookup_records())  # the controller's crosswalks, whole
+    try:
+        vault.add(plan.lookup_records())  # the controller's crosswalks, whole
+    except TokenCollisionError:
+        raise ProfileError("a lookup table gives two originals one pseudonym") from None
     vault.commit()
     for ordinal, path in enumerate(discover(in_dir), start=1):
         result, ds = prepare(ordinal, path, plan, secret)

@@ -21,7 +21,7 @@ from anonymizer.errors import KeyFileError
 
 KEY_BYTES = 32
 _PURPOSES = ("token", "uid", "date", "vault", "mac", "fingerprint")
-DERIVATION = ("token", "uid", "date")
+DERIVATION = ("token", "uid", "date", "mac")  # kept in a vault keyring across rotations
 
 
 def _hkdf(key: bytes, info: bytes, length: int = 32) -> bytes:
@@ -45,7 +45,7 @@ class Secret:
     project : str
         Optional label mixed into every derivation (one key, unlinkable projects).
     derived : Mapping[str, bytes] or None
-        Derivation subkeys (token, uid, date) taken from a vault's keyring instead of
+        Derivation subkeys (token, uid, date, mac) taken from a vault's keyring instead of
         from ``key``: after a key rotation the new key unwraps the original subkeys, so
         pseudonyms, UIDs and date shifts do not change.
     """
@@ -59,7 +59,12 @@ class Secret:
         if len(self.key) != KEY_BYTES:
             raise KeyFileError(f"a project key has {KEY_BYTES} bytes")
         label = self.project.encode("utf-8")
-        subkeys = {p: _hkdf(self.key, b"anonymizer/" + p.encode() + b"/" + label) for p in _PURPOSES}
+        # the project label separates what outputs are made of; the vault key and the
+        # fingerprint belong to the key alone (one vault holds several projects)
+        subkeys = {
+            p: _hkdf(self.key, b"anonymizer/" + p.encode() + b"/" + (label if p in DERIVATION else b""))
+            for p in _PURPOSES
+        }
         if self.derived is not None:
             subkeys.update({p: bytes(self.derived[p]) for p in DERIVATION})
         object.__setattr__(self, "_subkeys", subkeys)
@@ -74,7 +79,7 @@ class Secret:
 
     @property
     def fingerprint(self) -> str:
-        """16 hex characters that name this key (and project) without revealing it.
+        """16 hex characters that name this key without revealing it.
 
         Taken from the key itself (never from a keyring), so a rotated key has a new one.
         """
