@@ -21,7 +21,7 @@ from anonymizer.errors import ActionError, AnonymizerError, InputError, ProfileE
 from anonymizer.reader import read, sniff
 from anonymizer.secret import Secret
 from anonymizer.vault import TokenCollisionError, Vault
-from anonymizer.writer import write_atomic
+from anonymizer.writer import sweep_temporaries, write_atomic
 
 log = logging.getLogger(__name__)
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -141,6 +141,8 @@ def run(
     """
     summary = RunSummary()
     written: set[str] = set()
+    if out_dir is not None and sweep_temporaries(out_dir):
+        log.info("removed temporary files of an interrupted run")
     try:
         vault.add(plan.lookup_records())  # the controller's crosswalks, whole
     except TokenCollisionError:

@@ -45,3 +45,16 @@ def _match_encoding(ds: FileDataset) -> None:
     if any(isinstance(e, RawDataElement) and e.VR is None for e in ds._dict.values()):
         for _ in ds.iterall():  # converting looks each VR up in the data dictionary
             pass
+
+
+def sweep_temporaries(folder: Path) -> int:
+    """Delete temporary files a killed run left in ``folder``; return how many.
+
+    Only names this module makes (``.tmp-*.part``) are touched.
+    """
+    count = 0
+    if folder.is_dir():
+        for leftover in folder.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+            count += 1
+    return count
