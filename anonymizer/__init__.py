@@ -16,9 +16,10 @@ from anonymizer.errors import (
     ProfileError,
 )
 from anonymizer.profile import Profile, Rule, load_profile
-from anonymizer.runner import FileResult, RunSummary, run
+from anonymizer.runner import RunOptions, RunSummary, run
 from anonymizer.secret import Secret, generate_key_file, load_key_file
-from anonymizer.vault import MemoryVault, Vault
+from anonymizer.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.worker import FileResult, WorkerConfig
 
 __all__ = [
     "ActionError",
@@ -32,9 +33,12 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Rule",
+    "RunOptions",
     "RunSummary",
     "Secret",
+    "SqliteVault",
     "Vault",
+    "WorkerConfig",
     "__version__",
     "deidentify",
     "generate_key_file",

@@ -1,46 +1,46 @@
-"""Run a plan over a folder: discover inputs, de-identify each file, write, summarise.
+"""Run a plan over a folder: discover, skip what is done, fan out, decide in order, record.
 
 Inputs are numbered by their position in sorted discovery order (the *ordinal*); that
-number, never the path, names a file in messages, so nothing identifying reaches logs.
+number, never the path, names a file in events and messages. Workers (in-process, a
+process pool, or later a Dask cluster) de-identify files and write temporary files;
+this coordinator consumes their results strictly in ordinal order, with a bounded
+window of tasks in flight (memory stays flat), and for each one: checks and stages its
+vault tokens (a collision fails the file), settles its output path (a path another
+instance owns gets a deterministic suffix), renames the temporary file into place and
+stages the state record. Vault and state are committed every ``batch`` files, the vault
+first. Every decision is made in ordinal order, so OUT is byte-identical for any
+number of workers, and a killed run re-run with the same command ends identical too.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
-import warnings
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pydicom.dataset import FileDataset
-
-from anonymizer.engine import Plan, deidentify
-from anonymizer.errors import ActionError, AnonymizerError, InputError, ProfileError
-from anonymizer.reader import read, sniff
-from anonymizer.secret import Secret
+from anonymizer.errors import InputError, ProfileError
+from anonymizer.layout import disambiguate, path_key
+from anonymizer.state import StateStore
 from anonymizer.vault import TokenCollisionError, Vault
-from anonymizer.writer import sweep_temporaries, write_atomic
+from anonymizer.worker import FileResult, Worker, WorkerConfig, init_process, process_in_pool
+from anonymizer.writer import publish, sweep_temporaries
 
 log = logging.getLogger(__name__)
-DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
 
 @dataclass(frozen=True)
-class FileResult:
-    """The outcome of one input: status ``done``, ``failed`` or ``skipped``.
+class RunOptions:
+    """How to run: parallelism, commit size, what to redo."""
 
-    ``reason`` is a stable code; ``detail`` holds safe fields only (tag, keyword, VR).
-    """
-
-    ordinal: int
-    status: str
-    reason: str = ""
-    detail: str = ""
-    output: str = ""
-    counts: Counter[str] = field(default_factory=Counter)
-    records: tuple[tuple[str, str, str], ...] = ()
+    workers: int = 1
+    batch: int = 256
+    force: bool = False  # redo inputs done before
+    retry_failed: bool = False  # redo inputs that failed before
 
 
 @dataclass
@@ -80,98 +80,123 @@ def discover(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
-    """Read and de-identify one file in memory; never raises for a bad input."""
-    if not sniff(path):
-        return FileResult(ordinal, "skipped", "not-dicom"), None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom's warnings quote values
-        return _prepare(ordinal, path, plan, secret)
-
-
-def _prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
-    try:
-        ds = read(path)
-        if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
-            return FileResult(ordinal, "skipped", "dicomdir"), None
-        outcome = deidentify(ds, plan, secret)
-        name = f"{ds.SOPInstanceUID}.dcm"
-    except Exception as exc:
-        return _failure(ordinal, exc), None
-    done = FileResult(ordinal, "done", output=name, counts=outcome.counts, records=tuple(outcome.records))
-    return done, ds
-
-
-def _failure(ordinal: int, exc: Exception) -> FileResult:
-    """A failed result with a stable reason; pydicom's messages (values) are dropped."""
-    if isinstance(exc, ActionError):
-        return FileResult(ordinal, "failed", "action", str(exc))
-    if isinstance(exc, InputError):
-        return FileResult(ordinal, "failed", exc.reason)
-    if isinstance(exc, AnonymizerError):
-        return FileResult(ordinal, "failed", exc.code)
-    if isinstance(exc, OSError):
-        return FileResult(ordinal, "failed", "io", type(exc).__name__)
-    return FileResult(ordinal, "failed", "invalid-dicom", type(exc).__name__)
-
-
-def check_folders(in_dir: Path, out_dir: Path) -> None:
-    """Refuse OUT inside IN (a re-run would read its own output) and IN inside OUT."""
+def check_folders(in_dir: Path, out_dir: Path, *others: Path) -> None:
+    """Refuse OUT inside IN (a re-run would read its own output), IN inside OUT, and
+    the vault or state inside OUT."""
     src, dst = in_dir.resolve(), out_dir.resolve()
     if src == dst or src in dst.parents or dst in src.parents:
         raise InputError("folders", "OUT and IN must not contain one another")
+    for other in others:
+        if dst in other.resolve().parents or other.resolve() == dst:
+            raise InputError("folders", "the vault and the state must not live inside OUT")
+
+
+_Item = tuple[int, Path, os.stat_result]
+
+
+def _todo(in_dir: Path, state: StateStore, options: RunOptions) -> Iterator[tuple[_Item, FileResult | None]]:
+    """Inputs in order, each with a ready result when the state says to skip it."""
+    for ordinal, path in enumerate(discover(in_dir), start=1):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # vanished since discovery
+        before = state.previous(path)
+        unchanged = before is not None and (before.size, before.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        skip = None
+        if unchanged and before is not None:
+            if before.status in ("done", "skipped") and not options.force:
+                skip = FileResult(ordinal, "skipped", "done-before")
+            elif before.status == "failed" and not options.retry_failed:
+                skip = FileResult(ordinal, "skipped", "failed-before")
+        yield (ordinal, path, stat), skip
+
+
+def _ordered(
+    items: Iterable[tuple[_Item, FileResult | None]],
+    submit: Callable[[int, Path], Future[FileResult]] | None,
+    worker: Worker,
+    window: int,
+) -> Iterator[tuple[_Item, FileResult]]:
+    """Results in input order with at most ``window`` tasks in flight (back-pressure)."""
+    pending: deque[tuple[_Item, Future[FileResult] | FileResult]] = deque()
+    for item, ready in items:
+        if ready is not None:
+            pending.append((item, ready))
+        elif submit is None:
+            pending.append((item, worker.process(item[0], item[1])))
+        else:
+            pending.append((item, submit(item[0], item[1])))
+        while len(pending) > window or (pending and not isinstance(pending[0][1], Future)):
+            head, outcome = pending.popleft()
+            yield head, outcome if isinstance(outcome, FileResult) else outcome.result()
+    while pending:
+        head, outcome = pending.popleft()
+        yield head, outcome if isinstance(outcome, FileResult) else outcome.result()
 
 
 def run(
     in_dir: Path,
-    out_dir: Path | None,
-    plan: Plan,
-    secret: Secret,
+    config: WorkerConfig,
     vault: Vault,
+    state: StateStore,
     on_result: Callable[[FileResult], None] = lambda r: None,
-    batch: int = 256,
+    options: RunOptions = RunOptions(),
+    worker: Worker | None = None,
 ) -> RunSummary:
-    """De-identify every file under ``in_dir`` into ``out_dir`` (None: dry run).
-
-    Per file: read, de-identify, check and stage its tokens in ``vault`` (a collision
-    fails the file), then write atomically. Staged tokens are committed every ``batch``
-    files and at the end, in one transaction each: a crash loses at most the last
-    batch, and re-running the same command completes the vault (inserts are idempotent).
-    A failed file leaves no output.
-    """
-    summary = RunSummary()
-    written: set[str] = set()
+    """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run)."""
+    worker = worker or Worker(config)
+    out_dir = config.out_dir
     if out_dir is not None and sweep_temporaries(out_dir):
         log.info("removed temporary files of an interrupted run")
     try:
-        vault.add(plan.lookup_records())  # the controller's crosswalks, whole
+        vault.add(worker.plan.lookup_records())  # the controller's crosswalks, whole
     except TokenCollisionError:
         raise ProfileError("a lookup table gives two originals one pseudonym") from None
     vault.commit()
-    for ordinal, path in enumerate(discover(in_dir), start=1):
-        result, ds = prepare(ordinal, path, plan, secret)
-        if ds is not None:
-            result = _commit(result, ds, vault, out_dir, written)
-        summary.add(result)
-        if result.status == "failed":
-            log.warning("file #%d failed: %s %s", ordinal, result.reason, result.detail)
-        on_result(result)
-        if ordinal % batch == 0:
-            vault.commit()
+    summary = RunSummary()
+    pool = None
+    if options.workers > 1:  # spawn: workers inherit no descriptor (locks, databases) and no threads
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(options.workers, context, initializer=init_process, initargs=(config,))
+    submit = None if pool is None else (lambda ordinal, path: pool.submit(process_in_pool, ordinal, path))
+    try:
+        results = _ordered(_todo(in_dir, state, options), submit, worker, window=4 * options.workers)
+        for count, ((ordinal, path, stat), result) in enumerate(results, start=1):
+            if result.status == "done":
+                result = _settle(result, out_dir, vault, state)
+            if result.reason not in ("done-before", "failed-before"):
+                state.record(path, stat, result.status, result.reason, result.output)
+            summary.add(result)
+            if result.status == "failed":
+                log.warning("file #%d failed: %s %s", ordinal, result.reason, result.detail)
+            on_result(result)
+            if count % options.batch == 0:
+                vault.commit()
+                state.commit()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     vault.commit()
+    state.commit()
     return summary
 
 
-def _commit(result: FileResult, ds: FileDataset, vault: Vault, out_dir: Path | None, written: set[str]) -> FileResult:
-    if result.output in written:
-        return FileResult(result.ordinal, "failed", "duplicate-sop-instance")
+def _settle(result: FileResult, out_dir: Path | None, vault: Vault, state: StateStore) -> FileResult:
+    """Vault tokens, output path, rename: a failure here leaves no output."""
+    temp = Path(result.temp) if result.temp else None
     try:
         vault.add(result.records)
-        if out_dir is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pydicom's warnings quote values
-                write_atomic(ds, out_dir / result.output)
+        output = result.output
+        owner = state.owner(path_key(output))
+        if owner is not None and owner != result.sop_uid:
+            output = disambiguate(output, result.sop_uid)
+        if out_dir is not None and temp is not None:
+            publish(temp, out_dir / output)
+        state.claim(path_key(output), output, result.sop_uid, result.sha256)
     except Exception as exc:
-        return _failure(result.ordinal, exc)
-    written.add(result.output)
-    return result
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        reason = exc.code if isinstance(exc, TokenCollisionError) else "io"
+        return FileResult(result.ordinal, "failed", reason)
+    return replace(result, output=output, temp="")

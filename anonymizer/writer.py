@@ -6,6 +6,7 @@ partial one. Temporary files start with ``.tmp-`` and end with ``.part``.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -16,20 +17,37 @@ from pydicom.dataset import FileDataset
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 
 
-def write_atomic(ds: FileDataset, path: Path) -> None:
-    """Write ``ds`` as a DICOM file (preamble, file meta, its transfer syntax) to ``path``."""
+def encode(ds: FileDataset) -> bytes:
+    """The file's bytes: preamble, file meta, dataset in its own transfer syntax."""
     _match_encoding(ds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def write_temp(data: bytes, folder: Path) -> Path:
+    """Write ``data`` to a new temporary file in ``folder`` and fsync it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            ds.save_as(fh, enforce_file_format=True)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def publish(temp: Path, final: Path) -> None:
+    """Move a temporary file to its final name (atomic within one file system)."""
+    os.replace(temp, final)
+
+
+def write_atomic(ds: FileDataset, path: Path) -> None:
+    """Write ``ds`` to ``path`` atomically (temporary file, fsync, rename)."""
+    publish(write_temp(encode(ds), path.parent), path)
 
 
 def _match_encoding(ds: FileDataset) -> None:

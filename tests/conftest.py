@@ -47,4 +47,5 @@ def cli(*args: str | os.PathLike[str]) -> Result:
 
 
 def output_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """Every file in OUT but the manifest (temporaries included, so tests see leftovers)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "anonymizer-manifest.json")

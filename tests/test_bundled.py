@@ -11,9 +11,9 @@ import pytest
 
 from anonymizer.engine import Plan
 from anonymizer.profile import load_profile
-from anonymizer.runner import prepare
 from anonymizer.sample import template_path
 from anonymizer.secret import Secret
+from anonymizer.worker import prepare
 from anonymizer.writer import write_atomic
 
 DATA = Path(template_path("CT_small.dcm")).parent  # the folder shipped inside pydicom
@@ -59,7 +59,7 @@ def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
         outcomes[path.name] = result.reason or result.status
         if ds is None:
             continue
-        out = tmp_path / result.output
+        out = tmp_path / f"{ordinal}.dcm"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             write_atomic(ds, out)

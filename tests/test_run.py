@@ -80,7 +80,10 @@ def test_every_input_has_one_output_named_from_deidentified_values(sample: Sampl
     assert len(files) == len(sample.files)
     for path in files:
         ds = pydicom.dcmread(path)
-        assert path.name == f"{ds.SOPInstanceUID}.dcm"
+        patient, study, series, name = path.relative_to(out).parts
+        assert patient == ds.PatientID and name.endswith(".dcm")
+        assert study.startswith(f"{ds.StudyDate}_{ds.StudyInstanceUID[:12]}")
+        assert series.startswith(f"{int(ds.SeriesNumber):04d}_")
         assert ds.SOPInstanceUID.startswith("2.25.")
 
 
@@ -204,13 +207,15 @@ def test_same_key_twice_gives_identical_bytes_and_other_key_differs(sample: Samp
         str(key),
     ]
     subprocess.run(args, check=True, capture_output=True)
-    first = {p.name: p.read_bytes() for p in output_files(out)}
-    second = {p.name: p.read_bytes() for p in output_files(tmp_path / "again")}
+    first = {p.relative_to(out): p.read_bytes() for p in output_files(out)}
+    second = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in output_files(tmp_path / "again")}
     assert first == second
     other = make_key(tmp_path, "other.key")
     assert cli("run", in_dir, tmp_path / "other", "--key-file", other, "--vault", "other.db").exit_code == 0
     third = {pydicom.dcmread(p).PatientID for p in output_files(tmp_path / "other")}
-    assert not set(first) & {p.name for p in output_files(tmp_path / "other")}
+    assert not {p.name for p in output_files(out)} & {p.name for p in output_files(tmp_path / "other")} - {
+        f"{n:05d}.dcm" for n in range(1, 10)
+    }
     assert not third & {pydicom.dcmread(p).PatientID for p in output_files(out)}
 
 
@@ -350,7 +355,7 @@ def test_option_on_the_command_line_and_lookup_through_a_profile(
     kept = cli("run", in_dir, tmp_path / "uids", "--key-file", key_file, "--option", "retain-uids")
     assert kept.exit_code == 0
     originals = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in sample.patients["SNTPID0"]}
-    assert {p.stem for p in output_files(tmp_path / "uids")} == originals
+    assert {pydicom.dcmread(p).SOPInstanceUID for p in output_files(tmp_path / "uids")} == originals
     assert "113110" in {
         i.CodeValue for i in pydicom.dcmread(output_files(tmp_path / "uids")[0]).DeidentificationMethodCodeSequence
     }

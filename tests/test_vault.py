@@ -14,13 +14,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.engine import Plan
 from anonymizer.errors import KeyFileError
-from anonymizer.profile import load_profile
+from anonymizer.layout import DEFAULT_LAYOUT
 from anonymizer.runner import run
 from anonymizer.sample import Sample, write_sample
 from anonymizer.secret import Secret, load_key_file
+from anonymizer.state import StateStore
 from anonymizer.vault import MemoryVault, SqliteVault, TokenCollisionError, VaultError
+from anonymizer.worker import WorkerConfig
 from tests.conftest import cli, make_key, output_files
 
 
@@ -161,8 +162,8 @@ def test_rotation_keeps_outputs_and_retires_the_old_key(sample: Sample, tmp_path
     )
     assert cli("vault", "reveal", "PatientID", pseudonym, "--vault", vault, "--key-file", old).exit_code == 3
     assert cli("run", in_dir, tmp_path / "after", "--key-file", new, "--vault", vault).exit_code == 0
-    before = {p.name: p.read_bytes() for p in output_files(tmp_path / "before")}
-    after = {p.name: p.read_bytes() for p in output_files(tmp_path / "after")}
+    before = {p.relative_to(tmp_path / "before"): p.read_bytes() for p in output_files(tmp_path / "before")}
+    after = {p.relative_to(tmp_path / "after"): p.read_bytes() for p in output_files(tmp_path / "after")}
     assert before == after
 
 
@@ -176,7 +177,9 @@ class TinyTokenSecret(Secret):
 def test_a_token_collision_fails_the_file_and_never_merges_patients(sample: Sample, tmp_path: Path) -> None:
     secret = TinyTokenSecret(os.urandom(32))
     vault = SqliteVault(tmp_path / "vault.db", secret)
-    summary = run(sample.files[0].parents[1], tmp_path / "out", Plan(load_profile("research")), vault.secret, vault)
+    config = WorkerConfig("research", (), vault.secret, DEFAULT_LAYOUT, tmp_path / "out")
+    state = StateStore(None, None, "test")
+    summary = run(sample.files[0].parents[1], config, vault, state)
     vault.close()
     per_patient = len(sample.patients["SNTPID0"])
     assert summary.done == per_patient  # the first patient only
@@ -256,8 +259,8 @@ def test_killed_between_batches_then_resumed_while_readers_read(tmp_path: Path) 
     assert subprocess.run(args, capture_output=True).returncode == 0  # the same command again
     clean_args = [*args[:5], str(tmp_path / "clean"), *args[6:8], "--vault", str(tmp_path / "clean.db")]
     assert subprocess.run(clean_args, capture_output=True).returncode == 0
-    resumed = {p.name: p.read_bytes() for p in output_files(tmp_path / "out")}
-    clean = {p.name: p.read_bytes() for p in output_files(tmp_path / "clean")}
+    resumed = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in output_files(tmp_path / "out")}
+    clean = {p.relative_to(tmp_path / "clean"): p.read_bytes() for p in output_files(tmp_path / "clean")}
     assert resumed == clean and len(resumed) == len(sample.files)
     store = SqliteVault(vault, load_key_file(key), readonly=True)
     assert {original for _, original, _ in store.export("patient-ids")} == set(sample.patients)

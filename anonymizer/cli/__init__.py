@@ -15,6 +15,7 @@ import click
 
 from anonymizer import __version__
 from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
+from anonymizer.state import StateError
 from anonymizer.vault import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +32,7 @@ def guarded(func: F) -> F:
         except (KeyFileError, VaultError) as exc:
             click.echo(f"error: {exc.code}: {exc}", err=True)
             sys.exit(EXIT_KEY)
-        except (ProfileError, InputError) as exc:
+        except (ProfileError, InputError, StateError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
         except AnonymizerError as exc:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import os
 import uuid
 from pathlib import Path
 
 import click
 import pydicom
-from rich.console import Console
-from rich.table import Table
 
 from anonymizer.cli import EXIT_USAGE, guarded, main
+from anonymizer.cli.events import Events
 from anonymizer.cli.options import (
     key_option,
     load_secret,
@@ -20,12 +22,15 @@ from anonymizer.cli.options import (
     vault_option,
 )
 from anonymizer.engine import Plan, planned_changes
-from anonymizer.errors import InputError
+from anonymizer.layout import DEFAULT_LAYOUT, check_template
 from anonymizer.profile import load_profile
-from anonymizer.runner import FileResult, RunSummary, check_folders, run
+from anonymizer.report import RunInfo, manifest, write_manifest
+from anonymizer.runner import RunOptions, check_folders, run
 from anonymizer.secret import generate_key_file
+from anonymizer.state import StateStore
 from anonymizer.tags import format_tag
 from anonymizer.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.worker import Worker, WorkerConfig
 
 
 @main.command()
@@ -50,10 +55,26 @@ def keygen(path: Path) -> None:
 @key_option
 @vault_option
 @project_option
+@click.option("--layout", default=None, help="Output path template (default: the profile's, else the built-in).")
+@click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1))
 @click.option(
-    "--batch-size", default=256, show_default=True, type=click.IntRange(1), help="Files per vault transaction."
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State folder (default: runs/<digest of OUT> beside the vault). Holds input paths: keep it local.",
 )
-@click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing, vault included.")
+@click.option("--force", is_flag=True, help="Redo inputs a previous run finished.")
+@click.option("--retry-failed", is_flag=True, help="Redo inputs a previous run failed on.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1), help="Files per commit.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: a progress bar on a terminal, text lines otherwise; json: one JSON line per event.",
+)
+@click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing (vault, state, OUT).")
 @guarded
 def run_command(
     in_dir: Path,
@@ -63,58 +84,77 @@ def run_command(
     key_file: Path | None,
     vault_path: Path,
     project: str | None,
+    layout: str | None,
+    workers: int,
+    state_dir: Path | None,
+    force: bool,
+    retry_failed: bool,
     batch_size: int,
+    log_format: str,
     dry_run: bool,
 ) -> None:
-    """De-identify every DICOM file under IN_DIR into OUT_DIR.
+    """De-identify every DICOM file under IN_DIR into OUT_DIR as Patient/Study/Series/Instance.
 
-    Files are named from de-identified values only. Reversible tokens go to the vault,
+    Paths are made from de-identified values only. Reversible tokens go to the vault,
     encrypted; a key that does not open the vault stops the run before any file is read
-    (exit 3). Non-DICOM files are skipped and counted; a file that fails is reported by
-    its ordinal (its place in sorted order) and a reason code, and gets no output. Exit 0
-    all done, 1 some failed, 2 usage or profile error, 3 key or vault error.
+    (exit 3). Re-running the same command skips what is done, picks up new files and
+    resumes an interrupted run. A file that fails is reported by its ordinal (its place
+    in sorted order) and a reason code, and gets no output; input paths are written only
+    to the local state folder. Exit 0 all done, 1 some failed, 2 usage or profile
+    error, 3 key or vault error.
 
     \b
     Example:
-      anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key
+      anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key --workers 4
     """
     plan = Plan(load_profile(profile_name, options))
-    check_folders(in_dir, out_dir)
-    if out_dir.resolve() in vault_path.resolve().parents:
-        raise InputError("folders", "the vault must not live inside OUT")
+    template = layout or plan.profile.layout or DEFAULT_LAYOUT
+    check_template(template)
+    state_dir = state_dir or default_state_dir(vault_path, out_dir)
+    check_folders(in_dir, out_dir, vault_path, state_dir)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
+    run_id = uuid.uuid4().hex
     vault: Vault
     if dry_run:
         vault = MemoryVault()
         if vault_path.is_file():  # the pseudonyms a real run would give
             secret = SqliteVault(vault_path, secret, readonly=True).secret
     else:
-        sqlite = SqliteVault(vault_path, secret, run_id=uuid.uuid4().hex)
+        sqlite = SqliteVault(vault_path, secret, run_id=run_id)
         vault, secret = sqlite, sqlite.secret
-    console = Console(stderr=True)
-
-    def report(result: FileResult) -> None:
-        if result.status == "failed":
-            detail = f" ({result.detail})" if result.detail else ""
-            console.print(f"file #{result.ordinal}: failed: {result.reason}{detail}", highlight=False, markup=False)
-
-    summary = run(in_dir, None if dry_run else out_dir, plan, secret, vault, report, batch_size)
+    state = StateStore(None if dry_run else state_dir, None if dry_run else out_dir, run_id)
+    config = WorkerConfig(profile_name, options, secret, template, None if dry_run else out_dir)
+    events = Events(log_format, run_id)
+    started = _now()
+    events.start(workers)
+    with events.progress() as on_result:
+        summary = run(
+            in_dir,
+            config,
+            vault,
+            state,
+            on_result,
+            RunOptions(workers, batch_size, force, retry_failed),
+            Worker(config, plan),
+        )
+    if not dry_run:
+        info = RunInfo(run_id, started, _now(), secret.fingerprint, template)
+        write_manifest(out_dir, manifest(plan, state, info, summary))
+    state.close()
     if isinstance(vault, SqliteVault):
         vault.close()
-    _print_summary(console, summary, plan, secret.fingerprint)
+    events.finish(summary, plan, secret.fingerprint)
     raise SystemExit(summary.exit_code)
 
 
-def _print_summary(console: Console, summary: RunSummary, plan: Plan, fingerprint: str) -> None:
-    table = Table(title=f"profile {plan.profile.name}, key {fingerprint}", show_header=False)
-    table.add_row("done", str(summary.done))
-    for reason, n in sorted(summary.skipped.items()):
-        table.add_row(f"skipped: {reason}", str(n))
-    for reason, n in sorted(summary.failed.items()):
-        table.add_row(f"failed: {reason}", str(n))
-    for action, n in sorted(summary.actions.items()):
-        table.add_row(f"elements: {action}", str(n))
-    console.print(table)
+def default_state_dir(vault_path: Path, out_dir: Path) -> Path:
+    """One state folder per OUT, beside the vault: ``runs/<digest of OUT's path>``."""
+    digest = hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:16]
+    return vault_path.parent / "runs" / digest
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 @main.command("plan")

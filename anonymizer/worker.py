@@ -1,0 +1,129 @@
+"""The per-file task, the same in-process, in a process pool or on a Dask worker.
+
+A :class:`Worker` reads one input, de-identifies it, computes its desired output path
+from the layout and writes the bytes to a temporary file in that folder. It decides
+nothing that depends on other files: the coordinator (``runner``) checks the vault,
+settles path collisions and renames, in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydicom.dataset import FileDataset
+
+from anonymizer.engine import Plan, deidentify
+from anonymizer.errors import ActionError, AnonymizerError, InputError
+from anonymizer.layout import relative_path
+from anonymizer.profile import load_profile
+from anonymizer.reader import read, sniff
+from anonymizer.secret import Secret
+from anonymizer.writer import encode, write_temp
+
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of one input: status ``done``, ``failed`` or ``skipped``.
+
+    ``reason`` is a stable code; ``detail`` holds safe fields only (tag, keyword, VR).
+    ``output`` is the relative output path, ``temp`` the temporary file holding the
+    bytes until the coordinator publishes them.
+    """
+
+    ordinal: int
+    status: str
+    reason: str = ""
+    detail: str = ""
+    output: str = ""
+    temp: str = ""
+    sop_uid: str = ""
+    sha256: str = ""
+    counts: Counter[str] = field(default_factory=Counter)
+    records: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker process needs to rebuild the plan and the secret (picklable)."""
+
+    profile: str
+    options: tuple[str, ...]
+    secret: Secret
+    layout: str
+    out_dir: Path | None  # None: dry run, nothing written
+
+
+def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
+    """Read and de-identify one file in memory; never raises for a bad input."""
+    if not sniff(path):
+        return FileResult(ordinal, "skipped", "not-dicom"), None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's warnings quote values
+            ds = read(path)
+        if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
+            return FileResult(ordinal, "skipped", "dicomdir"), None
+        outcome = deidentify(ds, plan, secret)
+    except Exception as exc:
+        return failure(ordinal, exc), None
+    done = FileResult(
+        ordinal, "done", sop_uid=str(ds.SOPInstanceUID), counts=outcome.counts, records=tuple(outcome.records)
+    )
+    return done, ds
+
+
+def failure(ordinal: int, exc: BaseException) -> FileResult:
+    """A failed result with a stable reason; pydicom's messages (values) are dropped."""
+    if isinstance(exc, ActionError):
+        return FileResult(ordinal, "failed", "action", str(exc))
+    if isinstance(exc, InputError):
+        return FileResult(ordinal, "failed", exc.reason)
+    if isinstance(exc, AnonymizerError):
+        return FileResult(ordinal, "failed", exc.code)
+    if isinstance(exc, OSError):
+        return FileResult(ordinal, "failed", "io", type(exc).__name__)
+    return FileResult(ordinal, "failed", "invalid-dicom", type(exc).__name__)
+
+
+class Worker:
+    """Processes inputs one at a time with a plan compiled once."""
+
+    def __init__(self, config: WorkerConfig, plan: Plan | None = None):
+        self.config = config
+        self.plan = plan or Plan(load_profile(config.profile, config.options))
+
+    def process(self, ordinal: int, path: Path) -> FileResult:
+        """De-identify ``path``; write its bytes to a temporary file unless dry run."""
+        result, ds = prepare(ordinal, path, self.plan, self.config.secret)
+        if ds is None:
+            return result
+        try:
+            output = relative_path(ds, self.config.layout)
+            if self.config.out_dir is None:
+                return replace(result, output=output)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = encode(ds)
+            temp = write_temp(data, (self.config.out_dir / output).parent)
+        except Exception as exc:
+            return failure(ordinal, exc)
+        return replace(result, output=output, temp=str(temp), sha256=hashlib.sha256(data).hexdigest())
+
+
+_PROCESS_WORKER: list[Worker] = []  # one per worker process, set by init_process
+
+
+def init_process(config: WorkerConfig) -> None:
+    """Process-pool initializer: compile the plan once per worker process."""
+    _PROCESS_WORKER[:] = [Worker(config)]
+
+
+def process_in_pool(ordinal: int, path: Path) -> FileResult:
+    """The task a pool runs (uses the process's :class:`Worker`)."""
+    return _PROCESS_WORKER[0].process(ordinal, path)
