@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,3 +210,27 @@ def _evidence(study_uid: str, images: list[tuple[str, str, str]]) -> Dataset:
         series.ReferencedSOPSequence = Sequence([ref])
         study.ReferencedSeriesSequence.append(series)
     return study
+
+
+def write_flat_corpus(out: Path, count: int, template: str = "CT_small.dcm", per_patient: int = 20) -> list[Path]:
+    """A flat PACS-style dump: ``count`` files with random hex names, ``per_patient`` each.
+
+    Patients have one study and one series; identifiers are planted as in :func:`plant`.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(count)
+    source = pydicom.dcmread(template_path(template))
+    paths = []
+    for i in range(count):
+        ds = source.copy()
+        ds.file_meta = source.file_meta.copy()
+        p, s = divmod(i, per_patient)
+        sop = _uid("flat", template, i)
+        ds.SOPInstanceUID, ds.file_meta.MediaStorageSOPInstanceUID = sop, UID(sop)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = _uid("flat-study", p), _uid("flat-series", p)
+        ds.InstanceNumber = s + 1
+        plant(ds, p, 0, f"I{s}")
+        path = out / f"{rng.getrandbits(64):016x}"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

@@ -1,10 +1,13 @@
 """Throughput of `anonymizer run` next to a plain pydicom read+write of the same files.
 
-    python benchmarks/bench_run.py [--files 2000] [--template CT_small.dcm] [--repeat 3]
+    python benchmarks/bench_run.py [--files 2000] [--template CT_small.dcm] [--repeat 3] [--workers 1 2]
 
-Each phase runs in a fresh Python process (so peak RSS is per phase) over the same
-corpus, output to a fresh folder; the median of ``--repeat`` runs is printed with
-files/s, MB/s, the ratio to the plain read+write, and peak RSS.
+The corpus is a flat dump (random names, 20 instances per patient) made from one pydicom
+bundled file. Each phase runs in a fresh Python process over the same corpus into a
+fresh OUT, with a real SQLite vault and state: (a) pydicom read + write of every file,
+(b) the pipeline with each ``--workers`` value. Printed: the median of ``--repeat``
+runs in files/s and MB/s, the ratio to (a), and the peak RSS of the coordinator and of
+its children (worker processes).
 """
 
 from __future__ import annotations
@@ -19,36 +22,42 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 
-
-def phase(name: str, in_dir: Path, out_dir: Path, profile: str) -> dict[str, float]:
-    """Run one phase in this process; return seconds and peak RSS (MiB)."""
+def phase(name: str, in_dir: Path, work: Path, profile: str, workers: int) -> dict[str, float]:
+    """Run one phase in this process; return seconds and peak RSS (MiB) of self and children."""
     import resource
     import warnings
 
     import pydicom
 
     files = sorted(p for p in in_dir.iterdir() if p.is_file())
-    out_dir.mkdir(parents=True)
+    out = work / "out"
+    out.mkdir(parents=True)
     start = time.perf_counter()
     if name == "plain":
         for i, path in enumerate(files):
-            pydicom.dcmread(path).save_as(out_dir / f"{i}.dcm", enforce_file_format=True)
+            pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
     else:
-        from anonymizer.engine import Plan
-        from anonymizer.profile import load_profile
-        from anonymizer.runner import run
+        from anonymizer.layout import DEFAULT_LAYOUT
+        from anonymizer.runner import RunOptions, run
         from anonymizer.secret import Secret
-        from anonymizer.vault import MemoryVault
+        from anonymizer.state import StateStore
+        from anonymizer.vault import SqliteVault
+        from anonymizer.worker import WorkerConfig
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            summary = run(in_dir, out_dir, Plan(load_profile(profile)), Secret(bytes(32)), MemoryVault())
+            vault = SqliteVault(work / "state" / "vault.db", Secret(bytes(32)), "bench")
+            state = StateStore(work / "state", out, "bench")
+            config = WorkerConfig(profile, (), vault.secret, DEFAULT_LAYOUT, out)
+            summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers))
+            state.close()
+            vault.close()
         assert summary.done == len(files), summary
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mib": peak}
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mib": own, "children_peak_mib": children}
 
 
 def main() -> None:
@@ -57,53 +66,56 @@ def main() -> None:
     parser.add_argument("--template", default="CT_small.dcm")
     parser.add_argument("--profile", default="research")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--in-dir", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase(args.phase, args.in_dir, args.out_dir, args.profile)))
+        workers = int(args.phase.split(":")[1]) if ":" in args.phase else 1
+        print(json.dumps(phase(args.phase.split(":")[0], args.in_dir, args.work, args.profile, workers)))
         return
 
-    sys.path.insert(0, str(HERE))
-    from corpus import write_corpus
+    from anonymizer.sample import write_flat_corpus
 
-    work = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))
     try:
-        in_dir = work / "in"
-        paths = write_corpus(in_dir, args.files, args.template)
+        in_dir = tmp / "in"
+        paths = write_flat_corpus(in_dir, args.files, args.template)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        results: dict[str, list[dict[str, float]]] = {"plain": [], args.profile: []}
+        phases = ["plain", *[f"run:{w}" for w in args.workers]]
+        results: dict[str, list[dict[str, float]]] = {p: [] for p in phases}
         for r in range(args.repeat):
-            for name in results:
-                out = work / f"out-{name}-{r}"
+            for name in phases:
+                work = tmp / f"work-{name.replace(':', '-')}-{r}"
                 cmd = [
                     sys.executable,
                     __file__,
                     "--phase",
-                    "plain" if name == "plain" else "run",
+                    name,
                     "--profile",
                     args.profile,
                     "--in-dir",
                     str(in_dir),
-                    "--out-dir",
-                    str(out),
+                    "--work",
+                    str(work),
                 ]
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                shutil.rmtree(out)
-        print(f"{args.files} files from {args.template}, {megabytes:.1f} MB, median of {args.repeat} runs, 1 process")
+                shutil.rmtree(work)
+        print(f"{args.files} files from {args.template}, {megabytes:.1f} MB, median of {args.repeat} runs")
         base = statistics.median(r["seconds"] for r in results["plain"])
         for name, runs in results.items():
             seconds = statistics.median(r["seconds"] for r in runs)
             peak = max(r["peak_mib"] for r in runs)
-            label = "pydicom read+write" if name == "plain" else f"anonymizer run --profile {name}"
+            kids = max(r["children_peak_mib"] for r in runs)
+            label = "pydicom read+write" if name == "plain" else f"run --profile {args.profile} --workers {name[4:]}"
             print(
-                f"{label:38s} {args.files / seconds:8.1f} files/s {megabytes / seconds:7.1f} MB/s "
-                f"ratio {base / seconds:5.2f}  peak RSS {peak:6.1f} MiB"
+                f"{label:36s} {args.files / seconds:7.1f} files/s {megabytes / seconds:6.1f} MB/s "
+                f"ratio {base / seconds:5.2f}  peak RSS {peak:6.1f} MiB (workers {kids:6.1f} MiB)"
             )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
