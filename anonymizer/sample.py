@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,11 +220,10 @@ def write_flat_corpus(out: Path, count: int, template: str = "CT_small.dcm", per
     """
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(count)
-    source = pydicom.dcmread(template_path(template))
+    source = Path(template_path(template)).read_bytes()
     paths = []
     for i in range(count):
-        ds = source.copy()
-        ds.file_meta = source.file_meta.copy()
+        ds = pydicom.dcmread(io.BytesIO(source))
         p, s = divmod(i, per_patient)
         sop = _uid("flat", template, i)
         ds.SOPInstanceUID, ds.file_meta.MediaStorageSOPInstanceUID = sop, UID(sop)
