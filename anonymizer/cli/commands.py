@@ -25,7 +25,7 @@ from anonymizer.engine import Plan, planned_changes
 from anonymizer.layout import DEFAULT_LAYOUT, check_template
 from anonymizer.profile import load_profile
 from anonymizer.report import RunInfo, manifest, write_manifest
-from anonymizer.runner import RunOptions, check_folders, run
+from anonymizer.runner import RunOptions, check_folders, discover, run
 from anonymizer.secret import generate_key_file
 from anonymizer.state import StateStore
 from anonymizer.tags import format_tag
@@ -127,7 +127,7 @@ def run_command(
     events = Events(log_format, run_id)
     started = _now()
     events.start(workers)
-    with events.progress() as on_result:
+    with events.progress(lambda: sum(1 for _ in discover(in_dir))) as on_result:
         summary = run(
             in_dir,
             config,

@@ -14,7 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from anonymizer.engine import Plan
@@ -42,8 +49,11 @@ class Events:
             self._json("run-started", workers=workers)
 
     @contextmanager
-    def progress(self) -> Iterator[Callable[[FileResult], None]]:
-        """A callback for each file result, with a live bar when on a terminal."""
+    def progress(self, count: Callable[[], int]) -> Iterator[Callable[[FileResult], None]]:
+        """A callback for each file result, with a live bar when on a terminal.
+
+        ``count`` gives the number of inputs (a directory walk), only asked for the bar.
+        """
         if self.format != "bar":
             yield self._line
             return
@@ -54,9 +64,11 @@ class Events:
             TextColumn("{task.fields[rate]:.1f} files/s"),
             TextColumn("failed {task.fields[failed]}"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task("de-identifying", total=None, rate=0.0, failed=0)
+            task = bar.add_task("de-identifying", total=count(), rate=0.0, failed=0)
 
             def update(result: FileResult) -> None:
                 self._line(result)
