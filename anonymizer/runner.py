@@ -96,7 +96,7 @@ _Item = tuple[int, Path, os.stat_result]
 
 def _todo(in_dir: Path, state: StateStore, options: RunOptions) -> Iterator[tuple[_Item, FileResult | None]]:
     """Inputs in order, each with a ready result when the state says to skip it."""
-    for ordinal, path in enumerate(discover(in_dir), start=1):
+    for ordinal, path in enumerate(discover(in_dir.absolute()), start=1):  # state keys: absolute
         try:
             stat = path.stat()
         except OSError:

@@ -200,3 +200,13 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(tmp_p
     resumed, clean = tree(tmp_path / "out"), tree(tmp_path / "clean")
     assert not [name for name in resumed if name.endswith(".part")]
     assert resumed == clean and len(resumed) == 2001
+
+
+def test_resume_does_not_depend_on_the_working_directory(tmp_path: Path, key_file: Path, monkeypatch) -> None:
+    write_flat_corpus(tmp_path / "data" / "in", 5)
+    monkeypatch.chdir(tmp_path / "data")
+    vault = ("--vault", tmp_path / "v.db")
+    assert cli("run", "in", tmp_path / "out", "--key-file", key_file, *vault).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    again = cli("run", "data/in", tmp_path / "out", "--key-file", key_file, *vault, "--log-format", "json")
+    assert '"done-before": 5' in again.output
