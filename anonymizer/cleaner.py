@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 PLACEHOLDER = "***"
 _MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_MONTH_NAMES = "january february march april may june july august september october november december".split()
 _WORDY_KEYWORD = re.compile(
     r"Name|Address|Institution|Department|Physician|Operator|Location|Station|City|Region|Country|Author|Telephone|Occupation"
 )
@@ -31,6 +32,19 @@ PATTERNS = re.compile(
     ),
     re.IGNORECASE,
 )
+
+
+def date_renderings(value: str) -> list[str]:
+    """Common renderings of a DICOM date (``YYYYMMDD``; a DT value uses its date part)."""
+    digits = value.strip()[:8]
+    if len(digits) != 8 or not digits.isdigit() or not 1 <= int(digits[4:6]) <= 12:
+        return []
+    y, m, d = digits[:4], digits[4:6], digits[6:8]
+    day, short, long = str(int(d)), _MONTHS[int(m) - 1], _MONTH_NAMES[int(m) - 1]
+    out = [digits, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{m}/{d}/{y}"]
+    for name in (short, long):
+        out += [f"{day} {name} {y}", f"{name} {day}, {y}", f"{name} {day} {y}", f"{d}-{name}-{y}"]
+    return out
 
 
 def identifier_strings(keyword: str, vr: str, value: str) -> Iterable[str]:

@@ -96,6 +96,37 @@ MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
 PRIVATE_TEXT = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
 
 
+GROUP_NAMES = {
+    0x0008: "identification",
+    0x0010: "patient",
+    0x0012: "clinical trial",
+    0x0018: "acquisition",
+    0x0020: "relationship",
+    0x0028: "image presentation",
+    0x0032: "study",
+    0x0038: "visit",
+    0x0040: "procedure and content",
+    0x0054: "nuclear medicine",
+    0x0070: "presentation state",
+    0x3006: "RT structure set",
+    0x300A: "RT plan",
+    0x300C: "RT relationship",
+    0x300E: "RT approval",
+    0x7FE0: "pixel data",
+}
+
+
+def group_name(group: int) -> str:
+    """A plain name for a DICOM attribute group (for reports)."""
+    if group & 1:
+        return "private"
+    if 0x5000 <= group <= 0x50FF:
+        return "curves"
+    if 0x6000 <= group <= 0x60FF:
+        return "overlays"
+    return GROUP_NAMES.get(group, "other")
+
+
 def _known(tag: int) -> bool:
     """In the data dictionary, repeating groups (50xx, 60xx, 7Fxx) included."""
     return bool(dictionary_has_tag(tag) or repeater_has_tag(tag))
@@ -296,6 +327,7 @@ class Outcome:
 
     counts: Counter[str] = field(default_factory=Counter)
     records: list[tuple[str, str, str]] = field(default_factory=list)
+    groups: Counter[str] = field(default_factory=Counter)  # "attribute group/action"
 
 
 def _vr_of(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
@@ -318,6 +350,7 @@ class _Walker:
         self.creators: list[tuple[Dataset, int]] = []
         self.dropped: list[Sequence] = []
         self.counts: Counter[str] = Counter()
+        self.groups: Counter[str] = Counter()
 
     def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
         creators: dict[int, str] = {}
@@ -334,6 +367,7 @@ class _Walker:
             creator = creators.get((group << 8) | (element >> 8)) if group & 1 else None
             bound = self.plan.resolve(tag, vr, stack, mode, creator, self.iod)
             self.counts[bound.name] += 1
+            self.groups[f"{group_name(group)}/{bound.name}"] += 1
             if vr == "SQ":
                 self._sequence(ds, tag, bound, stack, mode)
             elif bound.name != "keep":
@@ -442,7 +476,7 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     _drop_orphan_creators(walker.creators)
     _mark(ds, plan)
     _clean_file_meta(ds)
-    return Outcome(walker.counts, ctx.records)
+    return Outcome(walker.counts, ctx.records, walker.groups)
 
 
 def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:

@@ -332,3 +332,14 @@ def load_profile(name_or_path: str, extra_options: tuple[str, ...] = ()) -> Prof
         layout=draft.layout,
         project=draft.project,
     )
+
+
+def option_description(name: str) -> str:
+    """The plain-words description of a built-in profile or option (for reports)."""
+    path = builtin_dir() / "options" / f"{name}.yaml"
+    if not path.is_file():
+        path = builtin_dir() / f"{name}.yaml"
+    if not path.is_file():
+        return ""
+    content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return str(content.get("description", ""))

@@ -41,6 +41,7 @@ def summary_dict(summary: RunSummary) -> dict[str, Any]:
         "skipped": dict(sorted(summary.skipped.items())),
         "failed": dict(sorted(summary.failed.items())),
         "actions": dict(sorted(summary.actions.items())),
+        "groups": dict(sorted(summary.groups.items())),
     }
 
 

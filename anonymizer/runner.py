@@ -51,11 +51,13 @@ class RunSummary:
     failed: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
+    groups: Counter[str] = field(default_factory=Counter)
 
     def add(self, result: FileResult) -> None:
         if result.status == "done":
             self.done += 1
             self.actions.update(result.counts)
+            self.groups.update(result.groups)
         elif result.status == "failed":
             self.failed[result.reason] += 1
         else:

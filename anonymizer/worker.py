@@ -46,6 +46,7 @@ class FileResult:
     sha256: str = ""
     counts: Counter[str] = field(default_factory=Counter)
     records: tuple[tuple[str, str, str], ...] = ()
+    groups: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,12 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
     except Exception as exc:
         return failure(ordinal, exc), None
     done = FileResult(
-        ordinal, "done", sop_uid=str(ds.SOPInstanceUID), counts=outcome.counts, records=tuple(outcome.records)
+        ordinal,
+        "done",
+        sop_uid=str(ds.SOPInstanceUID),
+        counts=outcome.counts,
+        records=tuple(outcome.records),
+        groups=outcome.groups,
     )
     return done, ds
 

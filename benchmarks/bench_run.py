@@ -5,7 +5,8 @@
 The corpus is a flat dump (random names, 20 instances per patient) made from one pydicom
 bundled file. Each phase runs in a fresh Python process over the same corpus into a
 fresh OUT, with a real SQLite vault and state: (a) pydicom read + write of every file,
-(b) the pipeline with each ``--workers`` value. Printed: the median of ``--repeat``
+(b) the pipeline with each ``--workers`` value, (c) ``verify --against`` of that OUT
+(one process; OUT is made first, untimed). Printed: the median of ``--repeat``
 runs in files/s and MB/s, the ratio to (a), and the peak RSS of the coordinator and of
 its children (worker processes).
 """
@@ -26,38 +27,54 @@ from pathlib import Path
 def phase(name: str, in_dir: Path, work: Path, profile: str, workers: int) -> dict[str, float]:
     """Run one phase in this process; return seconds and peak RSS (MiB) of self and children."""
     import resource
-    import warnings
 
     import pydicom
 
     files = sorted(p for p in in_dir.iterdir() if p.is_file())
     out = work / "out"
     out.mkdir(parents=True)
-    start = time.perf_counter()
+    if name == "verify":  # make OUT first (not timed), then time the verification against IN
+        _pipeline(in_dir, work, out, profile, workers)
+        from anonymizer.engine import Plan
+        from anonymizer.profile import load_profile
+        from anonymizer.runner import discover
+        from anonymizer.verify import collect, scan
+
+        start = time.perf_counter()
+        found, scanned = scan(out, collect(discover(in_dir), Plan(load_profile(profile))))
+        assert not found and scanned == len(files), (len(found), scanned)
+    else:
+        start = time.perf_counter()
     if name == "plain":
         for i, path in enumerate(files):
             pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
-    else:
-        from anonymizer.layout import DEFAULT_LAYOUT
-        from anonymizer.runner import RunOptions, run
-        from anonymizer.secret import Secret
-        from anonymizer.state import StateStore
-        from anonymizer.vault import SqliteVault
-        from anonymizer.worker import WorkerConfig
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vault = SqliteVault(work / "state" / "vault.db", Secret(bytes(32)), "bench")
-            state = StateStore(work / "state", out, "bench")
-            config = WorkerConfig(profile, (), vault.secret, DEFAULT_LAYOUT, out)
-            summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers))
-            state.close()
-            vault.close()
-        assert summary.done == len(files), summary
+    elif name == "run":
+        _pipeline(in_dir, work, out, profile, workers)
     seconds = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"seconds": seconds, "peak_mib": own, "children_peak_mib": children}
+
+
+def _pipeline(in_dir: Path, work: Path, out: Path, profile: str, workers: int) -> None:
+    import warnings
+
+    from anonymizer.layout import DEFAULT_LAYOUT
+    from anonymizer.runner import RunOptions, run
+    from anonymizer.secret import Secret
+    from anonymizer.state import StateStore
+    from anonymizer.vault import SqliteVault
+    from anonymizer.worker import WorkerConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vault = SqliteVault(work / "state" / "vault.db", Secret(bytes(32)), "bench")
+        state = StateStore(work / "state", out, "bench")
+        config = WorkerConfig(profile, (), vault.secret, DEFAULT_LAYOUT, out)
+        summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers))
+        state.close()
+        vault.close()
+    assert summary.done == len([p for p in in_dir.iterdir() if p.is_file()]), summary
 
 
 def main() -> None:
@@ -83,7 +100,7 @@ def main() -> None:
         in_dir = tmp / "in"
         paths = write_flat_corpus(in_dir, args.files, args.template)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        phases = ["plain", *[f"run:{w}" for w in args.workers]]
+        phases = ["plain", *[f"run:{w}" for w in args.workers], "verify"]
         results: dict[str, list[dict[str, float]]] = {p: [] for p in phases}
         for r in range(args.repeat):
             for name in phases:
@@ -109,7 +126,9 @@ def main() -> None:
             seconds = statistics.median(r["seconds"] for r in runs)
             peak = max(r["peak_mib"] for r in runs)
             kids = max(r["children_peak_mib"] for r in runs)
-            label = "pydicom read+write" if name == "plain" else f"run --profile {args.profile} --workers {name[4:]}"
+            label = {"plain": "pydicom read+write", "verify": f"verify --against (profile {args.profile})"}.get(
+                name, f"run --profile {args.profile} --workers {name[4:]}"
+            )
             print(
                 f"{label:36s} {args.files / seconds:7.1f} files/s {megabytes / seconds:6.1f} MB/s "
                 f"ratio {base / seconds:5.2f}  peak RSS {peak:6.1f} MiB (workers {kids:6.1f} MiB)"

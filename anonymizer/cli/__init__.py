@@ -56,4 +56,4 @@ def main() -> None:
     logging.getLogger("pydicom").disabled = True  # its messages quote element values
 
 
-from anonymizer.cli import commands, profiles, vault  # noqa: E402,F401  (registers the commands)
+from anonymizer.cli import commands, profiles, vault, verify  # noqa: E402,F401  (registers the commands)

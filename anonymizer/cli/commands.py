@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from anonymizer.secret import generate_key_file
 from anonymizer.state import StateStore
 from anonymizer.tags import format_tag
 from anonymizer.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.verify import collect, scan
+from anonymizer.verify import summary as verify_summary
 from anonymizer.worker import Worker, WorkerConfig
 
 
@@ -74,6 +77,12 @@ def keygen(path: Path) -> None:
     show_default=True,
     help="auto: a progress bar on a terminal, text lines otherwise; json: one JSON line per event.",
 )
+@click.option(
+    "--verify",
+    "verify_after",
+    is_flag=True,
+    help="Search OUT for the inputs' identifying values afterwards (result in the manifest; exit 1 if any).",
+)
 @click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing (vault, state, OUT).")
 @guarded
 def run_command(
@@ -91,6 +100,7 @@ def run_command(
     retry_failed: bool,
     batch_size: int,
     log_format: str,
+    verify_after: bool,
     dry_run: bool,
 ) -> None:
     """De-identify every DICOM file under IN_DIR into OUT_DIR as Patient/Study/Series/Instance.
@@ -137,14 +147,25 @@ def run_command(
             RunOptions(workers, batch_size, force, retry_failed),
             Worker(config, plan),
         )
+    verification = None
+    if verify_after and not dry_run:
+        clock = time.monotonic()
+        ids = collect(discover(in_dir), plan)
+        findings, files = scan(out_dir, ids)
+        verification = verify_summary(findings, files, "against-inputs", time.monotonic() - clock, len(ids))
+        for f in findings:
+            click.echo(f"verify: {f.file}\t{f.path}\t{f.kind}", err=True)
     if not dry_run:
         info = RunInfo(run_id, started, _now(), secret.fingerprint, template)
-        write_manifest(out_dir, manifest(plan, state, info, summary))
+        content = manifest(plan, state, info, summary)
+        if verification is not None:
+            content["verification"] = {k: v for k, v in verification.items() if k != "findings"}
+        write_manifest(out_dir, content)
     state.close()
     if isinstance(vault, SqliteVault):
         vault.close()
     events.finish(summary, plan, secret.fingerprint)
-    raise SystemExit(summary.exit_code)
+    raise SystemExit(summary.exit_code or (1 if verification and not verification["clean"] else 0))
 
 
 def default_state_dir(vault_path: Path, out_dir: Path) -> Path:

@@ -1,0 +1,101 @@
+"""``anonymizer verify`` and ``anonymizer report``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from anonymizer.cli import EXIT_FAILED, guarded, main
+from anonymizer.cli.options import option_option, profile_option
+from anonymizer.dpo_report import load_manifest, render
+from anonymizer.engine import Plan
+from anonymizer.profile import load_profile
+from anonymizer.runner import discover
+from anonymizer.verify import check_rules, collect, scan, summary
+
+
+@main.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--against",
+    "in_dir",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="The inputs OUT was made from: search OUT for every identifying value in them.",
+)
+@profile_option
+@option_option
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the findings as JSON.",
+)
+@click.option("--show-values", is_flag=True, help="Print the identifying values found (they are identifying!).")
+@guarded
+def verify_command(
+    out_dir: Path,
+    in_dir: Path | None,
+    profile_name: str,
+    options: tuple[str, ...],
+    json_file: Path | None,
+    show_values: bool,
+) -> None:
+    """Search OUT for residual identifiers; exit 1 when anything is found, 0 when clean.
+
+    With --against IN, every value the profile does not keep in the inputs is searched
+    for in every output (all elements at every depth, decoded text, raw bytes). Without
+    it, rule-based checks run (person names, unsafe private elements, original-looking
+    UIDs, missing de-identification marks, burned-in text, identifying patterns and
+    paths). Findings name the output file, the tag path and the kind of identifier.
+
+    \\b
+    Example:
+      anonymizer verify dicom-out/ --against dicom-in/ --profile research --json findings.json
+    """
+    started = time.monotonic()
+    if in_dir is not None:
+        plan = Plan(load_profile(profile_name, options))
+        ids = collect(discover(in_dir), plan)
+        findings, files = scan(out_dir, ids, show_values)
+        mode, identifiers = "against-inputs", len(ids)
+    else:
+        findings, files = check_rules(out_dir)
+        mode, identifiers = "rules", 0
+    for f in findings:
+        click.echo(f"{f.file}\t{f.path}\t{f.kind}" + (f"\t{f.value}" if show_values and f.value else ""))
+    seconds = time.monotonic() - started
+    click.echo(f"{len(findings)} findings in {files} files ({mode}, {seconds:.2f} s)", err=True)
+    if json_file is not None:
+        content = summary(findings, files, mode, seconds, identifiers)
+        json_file.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    raise SystemExit(EXIT_FAILED if findings else 0)
+
+
+@main.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (default: standard output).",
+)
+@guarded
+def report_command(out_dir: Path, fmt: str, out_file: Path | None) -> None:
+    """Write a data protection officer's report of OUT (from its manifest; no identifiers).
+
+    \\b
+    Example:
+      anonymizer run IN OUT --key-file project.key --verify && anonymizer report OUT --out report.html
+    """
+    text = render(load_manifest(out_dir), fmt)
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
