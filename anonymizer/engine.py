@@ -158,6 +158,7 @@ class Plan:
         for rules in self._pathed.values():
             rules.sort(key=lambda item: len(item[0]), reverse=True)  # stable: later wins below
         self._resolved: dict[tuple[int, str | None, bool], Bound] = {}
+        self._cache: dict[tuple[int, str, str, bool, str | None, str | None], Bound] = {}
         self.options = profile.options
 
     def lookup_records(self) -> list[tuple[str, str, str]]:
@@ -224,7 +225,22 @@ class Plan:
     def resolve(
         self, tag: int, vr: str, stack: tuple[int, ...], mode: str, creator: str | None, iod: str | None
     ) -> Bound:
-        """The decision for one element (see the module docstring for the order)."""
+        """The decision for one element (see the module docstring for the order).
+
+        Decisions that do not depend on the sequence path are cached per plan, keyed by
+        tag, VR, mode, depth, private creator and IOD (structure, never values).
+        """
+        if tag in self._pathed:
+            return self._resolve(tag, vr, stack, mode, creator, iod)
+        key = (tag, vr, mode, bool(stack), creator, iod)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._resolve(tag, vr, stack, mode, creator, iod)
+        return found
+
+    def _resolve(
+        self, tag: int, vr: str, stack: tuple[int, ...], mode: str, creator: str | None, iod: str | None
+    ) -> Bound:
         for path, bound in self._pathed.get(tag, ()):
             if stack[-len(path) :] == path:
                 return self._conformed(bound, tag, iod, bool(stack))
@@ -350,7 +366,7 @@ class _Walker:
         self.creators: list[tuple[Dataset, int]] = []
         self.dropped: list[Sequence] = []
         self.counts: Counter[str] = Counter()
-        self.groups: Counter[str] = Counter()
+        self.groups: Counter[tuple[int, str]] = Counter()  # (DICOM group, action)
 
     def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
         creators: dict[int, str] = {}
@@ -367,7 +383,7 @@ class _Walker:
             creator = creators.get((group << 8) | (element >> 8)) if group & 1 else None
             bound = self.plan.resolve(tag, vr, stack, mode, creator, self.iod)
             self.counts[bound.name] += 1
-            self.groups[f"{group_name(group)}/{bound.name}"] += 1
+            self.groups[group, bound.name] += 1
             if vr == "SQ":
                 self._sequence(ds, tag, bound, stack, mode)
             elif bound.name != "keep":
@@ -476,7 +492,10 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     _drop_orphan_creators(walker.creators)
     _mark(ds, plan)
     _clean_file_meta(ds)
-    return Outcome(walker.counts, ctx.records, walker.groups)
+    groups: Counter[str] = Counter()
+    for (group, action), n in walker.groups.items():
+        groups[f"{group_name(group)}/{action}"] += n
+    return Outcome(walker.counts, ctx.records, groups)
 
 
 def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:

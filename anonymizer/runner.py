@@ -174,14 +174,23 @@ def run(
                 log.warning("file #%d failed: %s %s", ordinal, result.reason, result.detail)
             on_result(result)
             if count % options.batch == 0:
-                vault.commit()
-                state.commit()
+                _commit(out_dir, vault, state)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    _commit(out_dir, vault, state)
+    return summary
+
+
+def _commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:
+    """Make a batch durable: the files (one sync), then the vault, then the state.
+
+    The state marks a file done only after its bytes and its tokens are on disk.
+    """
+    if out_dir is not None:
+        os.sync()
     vault.commit()
     state.commit()
-    return summary
 
 
 def _settle(result: FileResult, out_dir: Path | None, vault: Vault, state: StateStore) -> FileResult:

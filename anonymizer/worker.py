@@ -116,7 +116,7 @@ class Worker:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = encode(ds)
-            temp = write_temp(data, (self.config.out_dir / output).parent)
+            temp = write_temp(data, (self.config.out_dir / output).parent, sync=False)  # synced per batch
         except Exception as exc:
             return failure(ordinal, exc)
         return replace(result, output=output, temp=str(temp), sha256=hashlib.sha256(data).hexdigest())

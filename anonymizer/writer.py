@@ -25,15 +25,20 @@ def encode(ds: FileDataset) -> bytes:
     return buffer.getvalue()
 
 
-def write_temp(data: bytes, folder: Path) -> Path:
-    """Write ``data`` to a new temporary file in ``folder`` and fsync it."""
+def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
+    """Write ``data`` to a new temporary file in ``folder`` (fsync it unless ``sync`` is False).
+
+    The batch runner passes ``sync=False`` and makes a whole batch durable with one
+    :func:`os.sync` before it records the batch as done.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
