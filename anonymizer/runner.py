@@ -19,9 +19,11 @@ import multiprocessing
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from anonymizer.errors import InputError, ProfileError
 from anonymizer.layout import disambiguate, path_key
@@ -41,6 +43,7 @@ class RunOptions:
     batch: int = 256
     force: bool = False  # redo inputs done before
     retry_failed: bool = False  # redo inputs that failed before
+    dask: str | None = None  # a scheduler address, or local:N (see anonymizer.cluster)
 
 
 @dataclass
@@ -116,12 +119,15 @@ def _todo(in_dir: Path, state: StateStore, options: RunOptions) -> Iterator[tupl
 
 def _ordered(
     items: Iterable[tuple[_Item, FileResult | None]],
-    submit: Callable[[int, Path], Future[FileResult]] | None,
+    submit: Callable[[int, Path], Any] | None,
     worker: Worker,
     window: int,
 ) -> Iterator[tuple[_Item, FileResult]]:
-    """Results in input order with at most ``window`` tasks in flight (back-pressure)."""
-    pending: deque[tuple[_Item, Future[FileResult] | FileResult]] = deque()
+    """Results in input order with at most ``window`` tasks in flight (back-pressure).
+
+    ``submit`` returns a future (``concurrent.futures`` or Dask); None runs in-process.
+    """
+    pending: deque[tuple[_Item, Any]] = deque()
     for item, ready in items:
         if ready is not None:
             pending.append((item, ready))
@@ -129,7 +135,7 @@ def _ordered(
             pending.append((item, worker.process(item[0], item[1])))
         else:
             pending.append((item, submit(item[0], item[1])))
-        while len(pending) > window or (pending and not isinstance(pending[0][1], Future)):
+        while len(pending) > window or (pending and isinstance(pending[0][1], FileResult)):
             head, outcome = pending.popleft()
             yield head, outcome if isinstance(outcome, FileResult) else outcome.result()
     while pending:
@@ -157,14 +163,10 @@ def run(
         raise ProfileError("a lookup table gives two originals one pseudonym") from None
     vault.commit()
     summary = RunSummary()
-    pool = None
-    if options.workers > 1:  # spawn: workers inherit no descriptor (locks, databases) and no threads
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(options.workers, context, initializer=init_process, initargs=(config,))
-    submit = None if pool is None else (lambda ordinal, path: pool.submit(process_in_pool, ordinal, path))
-    try:
-        results = _ordered(_todo(in_dir, state, options), submit, worker, window=4 * options.workers)
-        for count, ((ordinal, path, stat), result) in enumerate(results, start=1):
+    with _executor(config, options) as (submit, window):
+        for count, ((ordinal, path, stat), result) in enumerate(
+            _ordered(_todo(in_dir, state, options), submit, worker, window), start=1
+        ):
             if result.status == "done":
                 result = _settle(result, out_dir, vault, state)
             if result.reason not in ("done-before", "failed-before"):
@@ -175,11 +177,31 @@ def run(
             on_result(result)
             if count % options.batch == 0:
                 _commit(out_dir, vault, state)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    if out_dir is not None:
+        sweep_temporaries(out_dir)  # a re-run task of a lost cluster worker may leave one
     _commit(out_dir, vault, state)
     return summary
+
+
+@contextmanager
+def _executor(config: WorkerConfig, options: RunOptions) -> Iterator[tuple[Callable[[int, Path], Any] | None, int]]:
+    """``(submit, window)``: in-process (None), a spawn process pool, or a Dask cluster."""
+    if options.dask:
+        from anonymizer.cluster import dask_submitter
+
+        with dask_submitter(options.dask, config) as dask:
+            yield dask
+        return
+    if options.workers == 1:
+        yield None, 1
+        return
+    # spawn: workers inherit no descriptor (locks, databases) and no threads
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(options.workers, context, initializer=init_process, initargs=(config,))
+    try:
+        yield (lambda ordinal, path: pool.submit(process_in_pool, ordinal, path)), 4 * options.workers
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:

@@ -123,6 +123,7 @@ class Worker:
 
 
 _PROCESS_WORKER: list[Worker] = []  # one per worker process, set by init_process
+_CLUSTER_WORKERS: dict[str, Worker] = {}  # per Dask worker process, by configuration digest
 
 
 def init_process(config: WorkerConfig) -> None:
@@ -133,3 +134,21 @@ def init_process(config: WorkerConfig) -> None:
 def process_in_pool(ordinal: int, path: Path) -> FileResult:
     """The task a pool runs (uses the process's :class:`Worker`)."""
     return _PROCESS_WORKER[0].process(ordinal, path)
+
+
+def process_with_config(config: WorkerConfig, ordinal: int, path: Path) -> FileResult:
+    """The task a Dask worker runs: the plan is compiled once per worker process."""
+    key = "|".join(
+        (
+            config.profile,
+            ",".join(config.options),
+            config.layout,
+            str(config.out_dir),
+            config.secret.fingerprint,
+            config.secret.project,
+        )
+    )
+    worker = _CLUSTER_WORKERS.get(key)
+    if worker is None:
+        worker = _CLUSTER_WORKERS[key] = Worker(config)
+    return worker.process(ordinal, path)

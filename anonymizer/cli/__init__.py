@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from anonymizer import __version__
+from anonymizer.cluster import ClusterError
 from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
 from anonymizer.state import StateError
 from anonymizer.vault import VaultError
@@ -29,6 +30,9 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except ClusterError as exc:
+            click.echo(f"error: {exc.code}: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
         except (KeyFileError, VaultError) as exc:
             click.echo(f"error: {exc.code}: {exc}", err=True)
             sys.exit(EXIT_KEY)

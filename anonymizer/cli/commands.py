@@ -61,6 +61,12 @@ def keygen(path: Path) -> None:
 @click.option("--layout", default=None, help="Output path template (default: the profile's, else the built-in).")
 @click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1))
 @click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    help="Run the per-file tasks on a Dask cluster: a scheduler address, or local:N (extra [dask]).",
+)
+@click.option(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -95,6 +101,7 @@ def run_command(
     project: str | None,
     layout: str | None,
     workers: int,
+    dask_address: str | None,
     state_dir: Path | None,
     force: bool,
     retry_failed: bool,
@@ -137,16 +144,22 @@ def run_command(
     events = Events(log_format, run_id)
     started = _now()
     events.start(workers)
-    with events.progress(lambda: sum(1 for _ in discover(in_dir))) as on_result:
-        summary = run(
-            in_dir,
-            config,
-            vault,
-            state,
-            on_result,
-            RunOptions(workers, batch_size, force, retry_failed),
-            Worker(config, plan),
-        )
+    try:
+        with events.progress(lambda: sum(1 for _ in discover(in_dir))) as on_result:
+            summary = run(
+                in_dir,
+                config,
+                vault,
+                state,
+                on_result,
+                RunOptions(workers, batch_size, force, retry_failed, dask_address),
+                Worker(config, plan),
+            )
+    except BaseException:
+        state.close()  # commits what is done and releases the locks
+        if isinstance(vault, SqliteVault):
+            vault.close()
+        raise
     verification = None
     if verify_after and not dry_run:
         clock = time.monotonic()
