@@ -156,9 +156,9 @@ def run_command(
                 Worker(config, plan),
             )
     except BaseException:
-        state.close()  # commits what is done and releases the locks
         if isinstance(vault, SqliteVault):
-            vault.close()
+            vault.close()  # the vault first: a file the state calls done has its tokens
+        state.close()  # commits what is done and releases the locks
         raise
     verification = None
     if verify_after and not dry_run:
