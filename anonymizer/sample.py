@@ -213,14 +213,26 @@ def _evidence(study_uid: str, images: list[tuple[str, str, str]]) -> Dataset:
     return study
 
 
-def write_flat_corpus(out: Path, count: int, template: str = "CT_small.dcm", per_patient: int = 20) -> list[Path]:
+def write_flat_corpus(
+    out: Path, count: int, template: str = "CT_small.dcm", per_patient: int = 20, matrix: int | None = None
+) -> list[Path]:
     """A flat PACS-style dump: ``count`` files with random hex names, ``per_patient`` each.
 
     Patients have one study and one series; identifiers are planted as in :func:`plant`.
+    ``matrix`` (e.g. 512) gives an uncompressed 16-bit template that size (the template's
+    own pixels, tiled), for files of realistic CT size.
     """
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(count)
     source = Path(template_path(template)).read_bytes()
+    if matrix is not None:
+        big = pydicom.dcmread(io.BytesIO(source))
+        size = matrix * matrix * 2
+        big.PixelData = (bytes(big.PixelData) * (size // len(big.PixelData) + 1))[:size]
+        big.Rows = big.Columns = matrix
+        buffer = io.BytesIO()
+        big.save_as(buffer, enforce_file_format=True)
+        source = buffer.getvalue()
     paths = []
     for i in range(count):
         ds = pydicom.dcmread(io.BytesIO(source))

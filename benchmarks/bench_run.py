@@ -1,14 +1,17 @@
-"""Throughput of `anonymizer run` next to a plain pydicom read+write of the same files.
+"""Throughput of `anonymizer run` and `verify` next to a plain pydicom read+write.
 
-    python benchmarks/bench_run.py [--files 2000] [--template CT_small.dcm] [--repeat 3] [--workers 1 2]
+    python benchmarks/bench_run.py [--files 2000] [--matrix 512] [--repeat 3]
+                                   [--phases plain run:1 run:2 dask:2 verify]
 
-The corpus is a flat dump (random names, 20 instances per patient) made from one pydicom
-bundled file. Each phase runs in a fresh Python process over the same corpus into a
-fresh OUT, with a real SQLite vault and state: (a) pydicom read + write of every file,
-(b) the pipeline with each ``--workers`` value, (c) ``verify --against`` of that OUT
-(one process; OUT is made first, untimed). Printed: the median of ``--repeat``
-runs in files/s and MB/s, the ratio to (a), and the peak RSS of the coordinator and of
-its children (worker processes).
+For each ``--files`` size a flat dump is made (random names, 20 instances per patient)
+from CT_small.dcm (about 40 KB; ``--matrix 512`` gives 512x512 16-bit pixels, about
+0.5 MB). Each phase runs in a fresh Python process over the same corpus into a fresh OUT
+with a real SQLite vault and state: ``plain`` = pydicom read + write of every file;
+``run:N`` = the pipeline with N process-pool workers; ``dask:N`` = the pipeline on a
+local Dask cluster of N workers (startup included); ``verify`` = ``verify --against``
+of an OUT made first (untimed). Printed: median files/s and MB/s of ``--repeat`` runs,
+the ratio to ``plain``, and the peak RSS of the coordinator and of its child processes.
+Several sizes (``--files 500 2000 8000``) show how time and memory grow.
 """
 
 from __future__ import annotations
@@ -24,39 +27,7 @@ import time
 from pathlib import Path
 
 
-def phase(name: str, in_dir: Path, work: Path, profile: str, workers: int) -> dict[str, float]:
-    """Run one phase in this process; return seconds and peak RSS (MiB) of self and children."""
-    import resource
-
-    import pydicom
-
-    files = sorted(p for p in in_dir.iterdir() if p.is_file())
-    out = work / "out"
-    out.mkdir(parents=True)
-    if name == "verify":  # make OUT first (not timed), then time the verification against IN
-        _pipeline(in_dir, work, out, profile, workers)
-        from anonymizer.engine import Plan
-        from anonymizer.profile import load_profile
-        from anonymizer.runner import discover
-        from anonymizer.verify import collect, scan
-
-        start = time.perf_counter()
-        found, scanned = scan(out, collect(discover(in_dir), Plan(load_profile(profile))))
-        assert not found and scanned == len(files), (len(found), scanned)
-    else:
-        start = time.perf_counter()
-    if name == "plain":
-        for i, path in enumerate(files):
-            pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
-    elif name == "run":
-        _pipeline(in_dir, work, out, profile, workers)
-    seconds = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mib": own, "children_peak_mib": children}
-
-
-def _pipeline(in_dir: Path, work: Path, out: Path, profile: str, workers: int) -> None:
+def _pipeline(in_dir: Path, work: Path, out: Path, workers: int, dask: str | None) -> None:
     import warnings
 
     from anonymizer.layout import DEFAULT_LAYOUT
@@ -70,71 +41,99 @@ def _pipeline(in_dir: Path, work: Path, out: Path, profile: str, workers: int) -
         warnings.simplefilter("ignore")
         vault = SqliteVault(work / "state" / "vault.db", Secret(bytes(32)), "bench")
         state = StateStore(work / "state", out, "bench")
-        config = WorkerConfig(profile, (), vault.secret, DEFAULT_LAYOUT, out)
-        summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers))
+        config = WorkerConfig("research", (), vault.secret, DEFAULT_LAYOUT, out)
+        summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers, dask=dask))
         state.close()
         vault.close()
     assert summary.done == len([p for p in in_dir.iterdir() if p.is_file()]), summary
 
 
+def phase(name: str, in_dir: Path, work: Path) -> dict[str, float]:
+    """Run one phase in this process; return seconds and peak RSS (MiB) of self and children."""
+    import resource
+
+    import pydicom
+
+    kind, _, arg = name.partition(":")
+    files = sorted(p for p in in_dir.iterdir() if p.is_file())
+    out = work / "out"
+    out.mkdir(parents=True)
+    if kind == "verify":
+        _pipeline(in_dir, work, out, 1, None)
+        from anonymizer.engine import Plan
+        from anonymizer.profile import load_profile
+        from anonymizer.runner import discover
+        from anonymizer.verify import collect, scan
+
+        start = time.perf_counter()
+        found, scanned = scan(out, collect(discover(in_dir), Plan(load_profile("research"))))
+        assert not found and scanned == len(files), (len(found), scanned)
+    else:
+        start = time.perf_counter()
+    if kind == "plain":
+        for i, path in enumerate(files):
+            pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
+    elif kind == "run":
+        _pipeline(in_dir, work, out, int(arg), None)
+    elif kind == "dask":
+        _pipeline(in_dir, work, out, 1, f"local:{arg}")
+    seconds = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mib": own, "children_peak_mib": children}
+
+
+LABELS = {"plain": "pydicom read+write", "verify": "verify --against (research)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--template", default="CT_small.dcm")
-    parser.add_argument("--profile", default="research")
+    parser.add_argument("--files", type=int, nargs="+", default=[2000])
+    parser.add_argument("--matrix", type=int, default=None, help="pixel matrix, e.g. 512 (default: the template's)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--phases", nargs="+", default=["plain", "run:1", "run:2", "dask:2", "verify"])
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--in-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        workers = int(args.phase.split(":")[1]) if ":" in args.phase else 1
-        print(json.dumps(phase(args.phase.split(":")[0], args.in_dir, args.work, args.profile, workers)))
+        print(json.dumps(phase(args.phase, args.in_dir, args.work)))
         return
 
     from anonymizer.sample import write_flat_corpus
 
-    tmp = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))
-    try:
-        in_dir = tmp / "in"
-        paths = write_flat_corpus(in_dir, args.files, args.template)
-        megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        phases = ["plain", *[f"run:{w}" for w in args.workers], "verify"]
-        results: dict[str, list[dict[str, float]]] = {p: [] for p in phases}
-        for r in range(args.repeat):
-            for name in phases:
-                work = tmp / f"work-{name.replace(':', '-')}-{r}"
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--phase",
-                    name,
-                    "--profile",
-                    args.profile,
-                    "--in-dir",
-                    str(in_dir),
-                    "--work",
-                    str(work),
-                ]
-                done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-                results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                shutil.rmtree(work)
-        print(f"{args.files} files from {args.template}, {megabytes:.1f} MB, median of {args.repeat} runs")
-        base = statistics.median(r["seconds"] for r in results["plain"])
-        for name, runs in results.items():
-            seconds = statistics.median(r["seconds"] for r in runs)
-            peak = max(r["peak_mib"] for r in runs)
-            kids = max(r["children_peak_mib"] for r in runs)
-            label = {"plain": "pydicom read+write", "verify": f"verify --against (profile {args.profile})"}.get(
-                name, f"run --profile {args.profile} --workers {name[4:]}"
-            )
-            print(
-                f"{label:36s} {args.files / seconds:7.1f} files/s {megabytes / seconds:6.1f} MB/s "
-                f"ratio {base / seconds:5.2f}  peak RSS {peak:6.1f} MiB (workers {kids:6.1f} MiB)"
-            )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for count in args.files:
+        tmp = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))
+        try:
+            in_dir = tmp / "in"
+            paths = write_flat_corpus(in_dir, count, matrix=args.matrix)
+            megabytes = sum(p.stat().st_size for p in paths) / 1e6
+            results: dict[str, list[dict[str, float]]] = {p: [] for p in args.phases}
+            for r in range(args.repeat):
+                for name in args.phases:
+                    work = tmp / f"work-{name.replace(':', '-')}-{r}"
+                    cmd = [sys.executable, __file__, "--phase", name, "--in-dir", str(in_dir), "--work", str(work)]
+                    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                    results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                    shutil.rmtree(work)
+            matrix = f"{args.matrix}x{args.matrix}" if args.matrix else "128x128"
+            print(f"\n{count} files ({matrix}), {megabytes:.1f} MB, median of {args.repeat} runs")
+            base = statistics.median(r["seconds"] for r in results.get("plain", [{"seconds": float("nan")}]))
+            for name, runs in results.items():
+                seconds = statistics.median(r["seconds"] for r in runs)
+                peak = max(r["peak_mib"] for r in runs)
+                kids = max(r["children_peak_mib"] for r in runs)
+                label = LABELS.get(name, f"run --profile research --{name.replace(':', ' ')}")
+                if name.startswith("run:"):
+                    label = f"run --profile research --workers {name[4:]}"
+                elif name.startswith("dask:"):
+                    label = f"run --profile research --dask local:{name[5:]}"
+                print(
+                    f"{label:40s} {count / seconds:7.1f} files/s {megabytes / seconds:6.1f} MB/s "
+                    f"ratio {base / seconds:5.2f}  peak RSS {peak:6.1f} MiB (children {kids:6.1f} MiB)"
+                )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
