@@ -136,8 +136,13 @@ def process_in_pool(ordinal: int, path: Path) -> FileResult:
     return _PROCESS_WORKER[0].process(ordinal, path)
 
 
+def process_files(config: WorkerConfig, files: list[tuple[int, Path]]) -> list[FileResult]:
+    """The task a Dask worker runs: several files, the plan compiled once per process."""
+    return [process_with_config(config, ordinal, path) for ordinal, path in files]
+
+
 def process_with_config(config: WorkerConfig, ordinal: int, path: Path) -> FileResult:
-    """The task a Dask worker runs: the plan is compiled once per worker process."""
+    """One file with the worker process's cached :class:`Worker` for ``config``."""
     key = "|".join(
         (
             config.profile,
