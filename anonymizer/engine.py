@@ -23,7 +23,7 @@ import json
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, repeater_has_tag
 from pydicom.dataelem import DataElement, RawDataElement
@@ -201,6 +201,7 @@ class Plan:
                 self.profile.unlisted_tags,
                 self.profile.shift_days,
                 list(self.options),
+                json.dumps(asdict(self.profile.pixels), sort_keys=True, default=str),
             ]
         )
         return hashlib.sha256(payload.encode()).hexdigest()

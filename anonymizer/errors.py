@@ -47,6 +47,7 @@ class InputError(AnonymizerError):
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.detail = detail
 
 
 class ActionError(AnonymizerError):

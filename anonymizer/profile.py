@@ -9,13 +9,14 @@ then options added on the command line.
 Keys: ``name``, ``version``, ``description``, ``extends``, ``kind`` (profile | option),
 ``code`` (CID 7050, options only), ``table`` (a Table E.1-1 column), ``options``,
 ``rules``, ``private_tags``, ``unlisted_tags``, ``dates``, ``output``, ``project`` (a
-label mixed into the key derivation: one key, unlinkable projects).
+label mixed into the key derivation: one key, unlinkable projects), ``pixels`` (burned-in
+text: ``rules``, ``burned_in``, ``fill``, ``ocr``; see :mod:`anonymizer.pixels.rules`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,17 @@ import yaml
 from anonymizer import standard
 from anonymizer.actions import ACTIONS, code_action
 from anonymizer.errors import ProfileError
+from anonymizer.pixels.rules import OCR_MODES, POLICIES, PixelPolicy, RuleError, builtin_set, parse_fill, parse_rule
 from anonymizer.tags import Selector, SelectorError, parse_tag_selector, parse_vr_selector
 
 TOP_KEYS = frozenset(
-    "name version description extends kind code table options rules private_tags unlisted_tags dates output".split()
+    {"name", "version", "description", "extends", "kind", "code", "table", "options", "rules"}
+    | {"private_tags", "unlisted_tags", "dates", "output", "pixels"}
 )
 RULE_KEYS = frozenset({"tag", "vr", "action", "with", "note"})
 DATE_KEYS = frozenset({"shift_days"})
 OUTPUT_KEYS = frozenset({"layout"})
+PIXEL_KEYS = frozenset({"rules", "burned_in", "fill", "ocr"})
 PRIVATE_POLICIES = ("remove", "safe", "keep")
 UNLISTED_POLICIES = ("keep", "remove")
 TABLE_COLUMNS = ("basic", *standard.OPTIONS)
@@ -65,6 +69,7 @@ class Profile:
     shift_days: tuple[int, int] = DEFAULT_SHIFT
     layout: str | None = None
     project: str = ""
+    pixels: PixelPolicy = field(default_factory=PixelPolicy)
 
 
 def builtin_dir() -> Path:
@@ -224,6 +229,7 @@ class _Draft:
     shift_days: tuple[int, int] = DEFAULT_SHIFT
     layout: str | None = None
     project: str = ""
+    pixels: PixelPolicy = field(default_factory=PixelPolicy)
 
 
 def _apply_option(draft: _Draft, name: str, seen: tuple[Path, ...]) -> None:
@@ -271,6 +277,8 @@ def _merge(draft: _Draft, path: Path, seen: tuple[Path, ...], expect_kind: str) 
         out = doc.mapping(keys["output"], OUTPUT_KEYS, "output")
         if "layout" in out:
             draft.layout = doc.text(out["layout"], "output.layout")
+    if "pixels" in keys:
+        draft.pixels = _pixels(doc, keys["pixels"], draft.pixels)
     for option_node in doc.sequence(keys["options"], "options") if "options" in keys else []:
         name = doc.text(option_node, "option")
         try:
@@ -286,6 +294,31 @@ def _merge(draft: _Draft, path: Path, seen: tuple[Path, ...], expect_kind: str) 
             draft.version = str(doc.value(keys["version"]))
         if "description" in keys:
             draft.description = doc.text(keys["description"], "description")
+
+
+def _pixels(doc: _Doc, node: yaml.Node, policy: PixelPolicy) -> PixelPolicy:
+    """The ``pixels`` section over the base profile's: settings replace, rules add up."""
+    keys = doc.mapping(node, PIXEL_KEYS, "pixels")
+    if "burned_in" in keys:
+        policy = replace(policy, burned_in=doc.choice(keys["burned_in"], "pixels.burned_in", POLICIES))
+    if "ocr" in keys:
+        policy = replace(policy, ocr=doc.choice(keys["ocr"], "pixels.ocr", OCR_MODES))
+    if "fill" in keys:
+        try:
+            policy = replace(policy, fill=parse_fill(doc.value(keys["fill"])))
+        except RuleError as exc:
+            raise doc.fail(keys["fill"], f"pixels.{exc}") from None
+    rules, sets = list(policy.rules), list(policy.sets)
+    for item in doc.sequence(keys["rules"], "pixels.rules") if "rules" in keys else []:
+        try:
+            if isinstance(item, yaml.ScalarNode):
+                rules.extend(builtin_set(str(item.value)))
+                sets.append(str(item.value))
+            else:
+                rules.append(parse_rule(doc.value(item), f"{doc.source}:{item.start_mark.line + 1}"))
+        except RuleError as exc:
+            raise doc.fail(item, f"pixel rule: {exc}") from None
+    return replace(policy, rules=tuple(rules), sets=tuple(sets))
 
 
 def _shift_days(doc: _Doc, node: yaml.Node) -> tuple[int, int]:
@@ -331,6 +364,7 @@ def load_profile(name_or_path: str, extra_options: tuple[str, ...] = ()) -> Prof
         shift_days=draft.shift_days,
         layout=draft.layout,
         project=draft.project,
+        pixels=draft.pixels,
     )
 
 

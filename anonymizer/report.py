@@ -47,7 +47,12 @@ def summary_dict(summary: RunSummary) -> dict[str, Any]:
 
 def manifest(plan: Plan, state: StateStore, info: RunInfo, summary: RunSummary) -> dict[str, Any]:
     """The manifest as a JSON-ready mapping."""
-    files = [{"path": p, "sop_instance_uid": uid, "sha256": digest} for p, uid, digest in state.outputs()]
+    files = []
+    for path, uid, digest, pixels in state.outputs():
+        entry: dict[str, Any] = {"path": path, "sop_instance_uid": uid, "sha256": digest}
+        if pixels:
+            entry["pixels"] = json.loads(pixels)  # rule names and box coordinates only
+        files.append(entry)
     options = [
         {"name": name, "cid7050": standard.CID_7050[name][0], "meaning": standard.CID_7050[name][1]}
         for name in ("basic", *[o for o in standard.CID_7050 if o in plan.options])
@@ -58,6 +63,11 @@ def manifest(plan: Plan, state: StateStore, info: RunInfo, summary: RunSummary) 
         "options": options,
         "key_fingerprint": info.key_fingerprint,
         "layout": info.layout,
+        "pixels": {
+            "burned_in": plan.profile.pixels.burned_in,
+            "rule_sets": list(plan.profile.pixels.sets),
+            "rules": len(plan.profile.pixels.rules),
+        },
         "files": files,
         "counts": {"files": len(files)},
         "run": {"id": info.run_id, "started": info.started, "finished": info.finished, **summary_dict(summary)},

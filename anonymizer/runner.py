@@ -226,7 +226,7 @@ def _settle(result: FileResult, out_dir: Path | None, vault: Vault, state: State
             output = disambiguate(output, result.sop_uid)
         if out_dir is not None and temp is not None:
             publish(temp, out_dir / output)
-        state.claim(path_key(output), output, result.sop_uid, result.sha256)
+        state.claim(path_key(output), output, result.sop_uid, result.sha256, result.pixels)
     except Exception as exc:
         if temp is not None:
             temp.unlink(missing_ok=True)

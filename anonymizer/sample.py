@@ -177,6 +177,8 @@ def write_sample(out: Path, patients: int = 3, instances: int = 2, templates: tu
                 ds.AcquisitionDateTime = ds.SeriesDate + "101500.000000"
                 ds.SeriesNumber, ds.InstanceNumber = r + 1, i + 1
                 sample.sentinels |= plant(ds, p, r, f"S{r}I{i}")
+                if "PixelData" in ds and "BurnedInAnnotation" not in ds:
+                    ds.BurnedInAnnotation = "NO"  # pydicom's test images carry no burned-in text
                 if previous is not None:
                     ref = Dataset()
                     ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = previous

@@ -61,7 +61,7 @@ class StateStore:
     def __init__(self, folder: Path | None, out_dir: Path | None, run_id: str):
         self.folder, self.run_id = folder, run_id
         self._locks: list[int] = []
-        self._pending: dict[str, tuple[str, str, str]] = {}  # key -> (path, sop_uid, sha256)
+        self._pending: dict[str, tuple[str, str, str, str]] = {}  # key -> (path, sop_uid, sha256, pixels)
         self._log = None
         if folder is None:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
@@ -83,9 +83,13 @@ class StateStore:
                 path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                 status TEXT NOT NULL, reason TEXT NOT NULL, output TEXT NOT NULL, updated TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS outputs(
-                key TEXT PRIMARY KEY, path TEXT NOT NULL, sop_uid TEXT NOT NULL, sha256 TEXT NOT NULL);
+                key TEXT PRIMARY KEY, path TEXT NOT NULL, sop_uid TEXT NOT NULL, sha256 TEXT NOT NULL,
+                pixels TEXT NOT NULL DEFAULT '');
             """
         )
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(outputs)")}
+        if "pixels" not in columns:  # a state written before pixel redaction existed
+            self._db.execute("ALTER TABLE outputs ADD COLUMN pixels TEXT NOT NULL DEFAULT ''")
         if out_dir is not None:
             self._bind(out_dir)
         self._db.execute("BEGIN")
@@ -121,14 +125,14 @@ class StateStore:
             entry = {"at": now, "input": str(path), "status": status, "reason": reason, "output": output}
             self._log.write(json.dumps(entry) + "\n")
 
-    def claim(self, key: str, path: str, sop_uid: str, sha256: str) -> None:
-        """Stage ownership of an output path."""
-        self._pending[key] = (path, sop_uid, sha256)
+    def claim(self, key: str, path: str, sop_uid: str, sha256: str, pixels: str = "") -> None:
+        """Stage ownership of an output path (``pixels``: JSON of redacted boxes, coordinates only)."""
+        self._pending[key] = (path, sop_uid, sha256, pixels)
 
     def commit(self) -> None:
         """Make every staged record durable (one transaction)."""
         self._db.executemany(
-            "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO outputs(key, path, sop_uid, sha256, pixels) VALUES (?, ?, ?, ?, ?)",
             [(key, *value) for key, value in self._pending.items()],
         )
         self._db.execute("COMMIT")
@@ -137,10 +141,11 @@ class StateStore:
             self._log.flush()
         self._db.execute("BEGIN")
 
-    def outputs(self) -> Iterator[tuple[str, str, str]]:
-        """Every committed output: (relative path, SOP Instance UID, SHA-256), by path."""
-        for path, sop_uid, digest in self._db.execute("SELECT path, sop_uid, sha256 FROM outputs ORDER BY path"):
-            yield str(path), str(sop_uid), str(digest)
+    def outputs(self) -> Iterator[tuple[str, str, str, str]]:
+        """Every committed output: (relative path, SOP Instance UID, SHA-256, pixels JSON), by path."""
+        query = "SELECT path, sop_uid, sha256, pixels FROM outputs ORDER BY path"
+        for path, sop_uid, digest, pixels in self._db.execute(query):
+            yield str(path), str(sop_uid), str(digest), str(pixels)
 
     def close(self) -> None:
         """Commit, close, release the locks."""

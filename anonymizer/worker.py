@@ -9,6 +9,7 @@ settles path collisions and renames, in input order.
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,8 @@ from pydicom.dataset import FileDataset
 from anonymizer.engine import Plan, deidentify
 from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.layout import relative_path
-from anonymizer.profile import load_profile
+from anonymizer.pixels import ocr, redact
+from anonymizer.profile import Profile, load_profile
 from anonymizer.reader import read, sniff
 from anonymizer.secret import Secret
 from anonymizer.writer import encode, write_temp
@@ -47,6 +49,7 @@ class FileResult:
     counts: Counter[str] = field(default_factory=Counter)
     records: tuple[tuple[str, str, str], ...] = ()
     groups: Counter[str] = field(default_factory=Counter)
+    pixels: str = ""  # JSON of redacted boxes (rule names, coordinates), "" when untouched
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class WorkerConfig:
     secret: Secret
     layout: str
     out_dir: Path | None  # None: dry run, nothing written
+    burned_in: str | None = None  # overrides the profile's pixels.burned_in (--burned-in)
 
 
 def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
@@ -70,7 +74,11 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
             ds = read(path)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
+        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan))
         outcome = deidentify(ds, plan, secret)
+        if pixels.status == "redacted":
+            redact.mark_clean(ds)
+            outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
     except Exception as exc:
         return failure(ordinal, exc), None
     done = FileResult(
@@ -80,8 +88,21 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
         counts=outcome.counts,
         records=tuple(outcome.records),
         groups=outcome.groups,
+        pixels=json.dumps(pixels.boxes, sort_keys=True) if pixels.boxes else "",
     )
     return done, ds
+
+
+def _locator(plan: Plan) -> redact.Locator | None:
+    """The OCR text locator when the policy needs it and OCR can run here."""
+    if plan.profile.pixels.burned_in != "ocr" or ocr.unavailable() is not None:
+        return None
+    return ocr.locate
+
+
+def with_burned_in(profile: Profile, policy: str | None) -> Profile:
+    """``profile`` with its burned-in policy replaced (the CLI's ``--burned-in``)."""
+    return profile if policy is None else replace(profile, pixels=replace(profile.pixels, burned_in=policy))
 
 
 def failure(ordinal: int, exc: BaseException) -> FileResult:
@@ -89,7 +110,7 @@ def failure(ordinal: int, exc: BaseException) -> FileResult:
     if isinstance(exc, ActionError):
         return FileResult(ordinal, "failed", "action", str(exc))
     if isinstance(exc, InputError):
-        return FileResult(ordinal, "failed", exc.reason)
+        return FileResult(ordinal, "failed", exc.reason, exc.detail)
     if isinstance(exc, AnonymizerError):
         return FileResult(ordinal, "failed", exc.code)
     if isinstance(exc, OSError):
@@ -102,7 +123,7 @@ class Worker:
 
     def __init__(self, config: WorkerConfig, plan: Plan | None = None):
         self.config = config
-        self.plan = plan or Plan(load_profile(config.profile, config.options))
+        self.plan = plan or Plan(with_burned_in(load_profile(config.profile, config.options), config.burned_in))
 
     def process(self, ordinal: int, path: Path) -> FileResult:
         """De-identify ``path``; write its bytes to a temporary file unless dry run."""
@@ -151,6 +172,7 @@ def process_with_config(config: WorkerConfig, ordinal: int, path: Path) -> FileR
             str(config.out_dir),
             config.secret.fingerprint,
             config.secret.project,
+            str(config.burned_in),
         )
     )
     worker = _CLUSTER_WORKERS.get(key)

@@ -10,6 +10,7 @@ import pydicom
 import pytest
 
 from anonymizer.engine import Plan
+from anonymizer.pixels.rules import flagged
 from anonymizer.profile import load_profile
 from anonymizer.sample import template_path
 from anonymizer.secret import Secret
@@ -53,10 +54,15 @@ EXPECTED_FAILURES = {
 def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
     assert len(FILES) > 60
     plan, secret = Plan(load_profile(profile)), Secret(os.urandom(32))
+    quarantined: list[str] = []
     outcomes: dict[str, str] = {}
     for ordinal, path in enumerate(FILES, 1):
         result, ds = prepare(ordinal, path, plan, secret)
         outcomes[path.name] = result.reason or result.status
+        if result.reason == "burned-in":  # the default policy: fail closed, and only on flagged images
+            source = pydicom.dcmread(path, force=True)
+            assert flagged(source) and "PixelData" in source, path.name
+            quarantined.append(path.name)
         if ds is None:
             continue
         out = tmp_path / f"{ordinal}.dcm"
@@ -72,6 +78,9 @@ def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
     unexpected = {
         name: outcome
         for name, outcome in outcomes.items()
-        if outcome != "done" and EXPECTED_FAILURES.get(name) != outcome and outcome not in ("dicomdir", "not-dicom")
+        if outcome != "done"
+        and EXPECTED_FAILURES.get(name) != outcome
+        and outcome not in ("dicomdir", "not-dicom", "burned-in")
     }
     assert not unexpected
+    assert len(quarantined) > 10  # capture modalities (US, OT, SC) without BurnedInAnnotation NO

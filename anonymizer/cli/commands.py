@@ -15,6 +15,7 @@ import pydicom
 from anonymizer.cli import EXIT_USAGE, guarded, main
 from anonymizer.cli.events import Events
 from anonymizer.cli.options import (
+    burned_in_option,
     key_option,
     load_secret,
     option_option,
@@ -24,6 +25,7 @@ from anonymizer.cli.options import (
 )
 from anonymizer.engine import Plan, planned_changes
 from anonymizer.layout import DEFAULT_LAYOUT, check_template
+from anonymizer.pixels import ocr
 from anonymizer.profile import load_profile
 from anonymizer.report import RunInfo, manifest, write_manifest
 from anonymizer.runner import RunOptions, check_folders, discover, run
@@ -33,7 +35,7 @@ from anonymizer.tags import format_tag
 from anonymizer.vault import MemoryVault, SqliteVault, Vault
 from anonymizer.verify import collect, scan
 from anonymizer.verify import summary as verify_summary
-from anonymizer.worker import Worker, WorkerConfig
+from anonymizer.worker import Worker, WorkerConfig, with_burned_in
 
 
 @main.command()
@@ -90,6 +92,7 @@ def keygen(path: Path) -> None:
     help="Search OUT for the inputs' identifying values afterwards (result in the manifest; exit 1 if any).",
 )
 @click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing (vault, state, OUT).")
+@burned_in_option
 @guarded
 def run_command(
     in_dir: Path,
@@ -109,6 +112,7 @@ def run_command(
     log_format: str,
     verify_after: bool,
     dry_run: bool,
+    burned_in: str | None,
 ) -> None:
     """De-identify every DICOM file under IN_DIR into OUT_DIR as Patient/Study/Series/Instance.
 
@@ -124,7 +128,9 @@ def run_command(
     Example:
       anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key --workers 4
     """
-    plan = Plan(load_profile(profile_name, options))
+    plan = Plan(with_burned_in(load_profile(profile_name, options), burned_in))
+    if plan.profile.pixels.burned_in == "ocr" and (why := ocr.unavailable()) is not None:
+        raise click.UsageError(why)
     template = layout or plan.profile.layout or DEFAULT_LAYOUT
     check_template(template)
     state_dir = state_dir or default_state_dir(vault_path, out_dir)
@@ -140,7 +146,7 @@ def run_command(
         sqlite = SqliteVault(vault_path, secret, run_id=run_id)
         vault, secret = sqlite, sqlite.secret
     state = StateStore(None if dry_run else state_dir, None if dry_run else out_dir, run_id)
-    config = WorkerConfig(profile_name, options, secret, template, None if dry_run else out_dir)
+    config = WorkerConfig(profile_name, options, secret, template, None if dry_run else out_dir, burned_in)
     events = Events(log_format, run_id)
     started = _now()
     events.start(workers)

@@ -45,6 +45,15 @@ project_option = click.option(
     help="Project label mixed into the key derivation (overrides the profile's).",
 )
 
+burned_in_option = click.option(
+    "--burned-in",
+    type=click.Choice(["quarantine", "ocr", "keep"]),
+    default=None,
+    help="Objects that may hold burned-in text and that no pixel rule covers: fail them (quarantine, "
+    "the default), redact the text OCR finds (ocr; extra [ocr] + tesseract), or ship them as they are (keep). "
+    "Overrides the profile's pixels.burned_in.",
+)
+
 
 def load_secret(key_file: Path | None, project: str) -> Secret:
     """The key from --key-file or $ANONYMIZER_KEY_FILE (exit 3 when neither)."""

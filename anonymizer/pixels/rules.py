@@ -1,0 +1,235 @@
+"""Pixel rules: which objects a rule applies to, and which boxes it redacts.
+
+A rule has a condition on header attributes of the *input* object and two lists of
+boxes. A box is ``[x, y, width, height]`` in pixels, ``all`` (the whole frame) or
+``ultrasound-regions`` (each item of SequenceOfUltrasoundRegions). Over all rules that
+apply, the redacted area is the union of their ``redact`` boxes minus the union of their
+``keep`` boxes (as in deid: "blank everything, keep the ultrasound regions").
+
+Conditions are mappings, all of whose entries must hold::
+
+    Modality: US                    # glob, case-insensitive, against each value
+    Manufacturer: ["GE*", "*PHILIPS*"]  # a list: any of them
+    ImageType: "re:SCREEN SAVE"     # re: = a regular expression searched for
+    BurnedInAnnotation: null        # null = the attribute is absent
+    SeriesDescription: ""           # "" = present and empty
+    SequenceOfUltrasoundRegions: "*"  # "*" = present
+    any: [{...}, {...}]             # at least one of these conditions
+    all: [{...}, {...}]             # every one of these conditions
+    not: {...}                      # the condition does not hold
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, keyword_dict
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+POLICIES = ("quarantine", "ocr", "keep")
+OCR_MODES = ("all", "identifiers")
+SPECIAL_BOXES = ("all", "ultrasound-regions")
+FLAGGED_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
+
+Box = tuple[int, int, int, int]
+BoxSpec = Box | str
+
+
+class RuleError(ValueError):
+    """A pixel rule is malformed (the profile loader adds file and line)."""
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One attribute test: ``pattern`` None means absent; ``"*"`` present; ``re:`` regex."""
+
+    pattern: str | None
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None and self.pattern.startswith("re:"):
+            try:
+                re.compile(self.pattern[3:])
+            except re.error as exc:
+                raise RuleError(f"invalid regular expression ({exc})") from None
+
+    def test(self, ds: Dataset, keyword: str) -> bool:
+        present = keyword in ds
+        if self.pattern is None or not present:
+            return self.pattern is None and not present
+        if self.pattern == "*":
+            return True
+        if dictionary_VR(keyword_dict[keyword]) == "SQ":
+            return False
+        return any(self._match(candidate) for candidate in _candidates(ds[keyword].value))
+
+    def _match(self, candidate: str) -> bool:
+        assert self.pattern is not None
+        if self.pattern.startswith("re:"):
+            return re.search(self.pattern[3:], candidate.strip(), re.IGNORECASE) is not None
+        return fnmatch.fnmatchcase(candidate.strip().upper(), self.pattern.upper())
+
+
+def _candidates(value: Any) -> list[str]:
+    if isinstance(value, MultiValue | list | tuple):
+        items = [str(v) for v in value]
+        return [*items, "\\".join(items)]
+    if value is None:
+        return [""]
+    return [value.decode("latin-1") if isinstance(value, bytes) else str(value)]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """All of ``tests`` hold, all of ``every`` hold, one of ``some`` holds, ``negated`` does not."""
+
+    tests: tuple[tuple[str, tuple[Matcher, ...]], ...] = ()
+    every: tuple[Condition, ...] = ()
+    some: tuple[Condition, ...] = ()
+    negated: Condition | None = None
+
+    def holds(self, ds: Dataset) -> bool:
+        for keyword, matchers in self.tests:
+            if not any(m.test(ds, keyword) for m in matchers):
+                return False
+        if not all(c.holds(ds) for c in self.every):
+            return False
+        if self.some and not any(c.holds(ds) for c in self.some):
+            return False
+        return not (self.negated is not None and self.negated.holds(ds))
+
+
+@dataclass(frozen=True)
+class PixelRule:
+    """A named rule: condition, boxes to redact, boxes to keep, optional fill."""
+
+    name: str
+    when: Condition
+    redact: tuple[BoxSpec, ...] = ()
+    keep: tuple[BoxSpec, ...] = ()
+    fill: str | int | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class PixelPolicy:
+    """The ``pixels`` section of a profile."""
+
+    rules: tuple[PixelRule, ...] = ()
+    burned_in: str = "quarantine"
+    fill: str | int = "min"
+    ocr: str = "all"
+    sets: tuple[str, ...] = field(default=())  # built-in rule sets named (for reports)
+
+
+def parse_condition(raw: Any) -> Condition:
+    """A condition from its YAML/JSON form (see the module docstring)."""
+    if raw is None:
+        return Condition()
+    if not isinstance(raw, Mapping):
+        raise RuleError("a condition must be a mapping of attribute keyword to pattern")
+    tests: list[tuple[str, tuple[Matcher, ...]]] = []
+    every: list[Condition] = []
+    some: list[Condition] = []
+    negated: Condition | None = None
+    for key, value in raw.items():
+        if key in ("any", "all"):
+            if not isinstance(value, list) or not value:
+                raise RuleError(f"'{key}' must be a non-empty list of conditions")
+            (some if key == "any" else every).extend(parse_condition(v) for v in value)
+        elif key == "not":
+            negated = parse_condition(value)
+        elif key in keyword_dict:
+            patterns = value if isinstance(value, list) else [value]
+            if not patterns or not all(p is None or isinstance(p, str | int | float) for p in patterns):
+                raise RuleError(f"pattern for {key} must be a string, a list of strings or null")
+            tests.append((str(key), tuple(Matcher(None if p is None else str(p)) for p in patterns)))
+        else:
+            raise RuleError(f"unknown attribute keyword {key!r} in condition (or any/all/not)")
+    return Condition(tuple(tests), tuple(every), tuple(some), negated)
+
+
+def parse_boxes(raw: Any, what: str) -> tuple[BoxSpec, ...]:
+    """Boxes from ``[[x, y, w, h], "all", "ultrasound-regions", ...]``."""
+    if not isinstance(raw, list):
+        raise RuleError(f"'{what}' must be a list of boxes")
+    boxes: list[BoxSpec] = []
+    for item in raw:
+        if isinstance(item, str) and item in SPECIAL_BOXES:
+            boxes.append(item)
+        elif (
+            isinstance(item, list)
+            and len(item) == 4
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+            and item[0] >= 0
+            and item[1] >= 0
+            and item[2] > 0
+            and item[3] > 0
+        ):
+            boxes.append((item[0], item[1], item[2], item[3]))
+        else:
+            raise RuleError(
+                f"a box in '{what}' is [x, y, width, height] (x, y >= 0; width, height > 0), "
+                "'all' or 'ultrasound-regions'"
+            )
+    return tuple(boxes)
+
+
+def parse_fill(raw: Any) -> str | int:
+    if raw in ("min", "max") or (isinstance(raw, int) and not isinstance(raw, bool)):
+        return raw  # type: ignore[no-any-return]
+    raise RuleError("fill must be 'min' (black), 'max' (white) or an integer")
+
+
+def parse_rule(raw: Any, origin: str) -> PixelRule:
+    """A rule from its YAML/JSON mapping (keys: name, when, redact, keep, fill)."""
+    if not isinstance(raw, Mapping):
+        raise RuleError("a pixel rule is a mapping or the name of a built-in rule set")
+    unknown = set(raw) - {"name", "when", "redact", "keep", "fill"}
+    if unknown:
+        raise RuleError(f"unknown key {sorted(unknown)[0]!r} in pixel rule (allowed: fill, keep, name, redact, when)")
+    if "redact" not in raw and "keep" not in raw:
+        raise RuleError("a pixel rule needs 'redact' boxes (or 'keep' boxes)")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise RuleError("a pixel rule needs a 'name'")
+    return PixelRule(
+        name=name,
+        when=parse_condition(raw.get("when")),
+        redact=parse_boxes(raw.get("redact", []), "redact"),
+        keep=parse_boxes(raw.get("keep", []), "keep"),
+        fill=parse_fill(raw["fill"]) if "fill" in raw else None,
+        origin=origin,
+    )
+
+
+def builtin_sets() -> dict[str, list[dict[str, Any]]]:
+    """The built-in rule sets (generated from deid's recipes by tools/gen_deid_filters.py)."""
+    text = (files("anonymizer") / "standard" / "deid_filters.json").read_text(encoding="utf-8")
+    return dict(json.loads(text)["sets"])
+
+
+def builtin_set(name: str) -> tuple[PixelRule, ...]:
+    sets = builtin_sets()
+    if name not in sets:
+        raise RuleError(f"no built-in pixel rule set {name!r} (known: {', '.join(sorted(sets))})")
+    return tuple(parse_rule(raw, f"{name}: {raw['name']}") for raw in sets[name])
+
+
+def flagged(ds: Dataset) -> bool:
+    """May the object hold burned-in text: BurnedInAnnotation YES, or a capture modality without it."""
+    value = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    if value:
+        return value != "NO"
+    return str(ds.get("Modality", "") or "").strip().upper() in FLAGGED_MODALITIES
+
+
+def matching(ds: Dataset, policy: PixelPolicy) -> Iterator[PixelRule]:
+    """The rules whose condition holds for ``ds`` (in profile order)."""
+    return (rule for rule in policy.rules if rule.when.holds(ds))
