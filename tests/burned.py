@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import compress
@@ -77,10 +78,16 @@ def _image_attrs(ds: Dataset, rows: int, cols: int, samples: int, bits: int, sig
 
 
 def background(rows: int, cols: int, high: int, seed: int) -> np.ndarray:
-    """Image-like content: a gradient plus noise in [0, high)."""
+    """Image-like content in [0, high): a gradient, a few smooth blobs and mild noise."""
     rng = np.random.default_rng(seed)
-    grad = np.add.outer(np.arange(rows), np.arange(cols)) * (high / 2 / (rows + cols))
-    return (grad + rng.integers(0, high // 2, size=(rows, cols))).astype(np.int64)
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    image = (yy + xx) / (rows + cols) * 0.3
+    for _ in range(4):
+        cy, cx = rng.uniform(0, rows), rng.uniform(0, cols)
+        radius = rng.uniform(0.1, 0.35) * min(rows, cols)
+        image += rng.uniform(0.2, 0.6) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
+    image += rng.normal(0, 0.03, size=(rows, cols))
+    return (np.clip(image / max(image.max(), 1e-9), 0, 0.999) * high).astype(np.int64)
 
 
 def us_rgb_multiframe(
@@ -161,6 +168,6 @@ FACTORIES: dict[str, Callable[[], tuple[FileDataset, Box, list[str]]]] = {
 def save(ds: FileDataset, path: str) -> None:
     """Write ``ds`` (big endian datasets in big endian)."""
     if ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
-        ds.save_as(path, implicit_vr=False, little_endian=False, enforce_file_format=True)
+        dcmwrite(path, ds, implicit_vr=False, little_endian=False, force_encoding=True)
     else:
         ds.save_as(path, enforce_file_format=True)

@@ -102,10 +102,15 @@ def translate(item: dict[str, Any]) -> dict[str, Any]:
     return rule
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     import deid
     from deid.config import DeidRecipe
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="folder to write into (default: %(default)s)")
+    out = parser.parse_args(argv).out
     logging.disable(logging.CRITICAL)
     data = Path(deid.__file__).parent / "data"
     sets: dict[str, list[dict[str, Any]]] = {}
@@ -134,7 +139,7 @@ def main() -> int:
         }
     payload = {"source": {"package": "deid", "version": version("deid"), "license": "MIT"}, "sets": sets}
     text = json.dumps(payload, indent=1, sort_keys=True) + "\n"
-    (OUT / "deid_filters.json").write_text(text, encoding="utf-8")
+    (out / "deid_filters.json").write_text(text, encoding="utf-8")
     lines = [
         "# Built-in pixel rule sets from deid (generated; do not edit by hand)",
         "",
@@ -151,7 +156,7 @@ def main() -> int:
             + " |"
         )
     lines += ["", f"`deid_filters.json` SHA-256: `{hashlib.sha256(text.encode()).hexdigest()}`", ""]
-    (OUT / "deid_filters.md").write_text("\n".join(lines), encoding="utf-8")
+    (out / "deid_filters.md").write_text("\n".join(lines), encoding="utf-8")
     print(json.dumps(counts))
     return 0
 

@@ -44,7 +44,8 @@ def frames(ds: FileDataset) -> np.ndarray:
         raise InputError("pixel-decode", type(exc).__name__) from None
     count = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    return np.ascontiguousarray(arr.reshape(count, int(ds.Rows), int(ds.Columns), samples))
+    native = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # big endian input decodes as '>u2'
+    return np.ascontiguousarray(native.reshape(count, int(ds.Rows), int(ds.Columns), samples))
 
 
 def photometric(ds: FileDataset) -> str:
@@ -67,11 +68,27 @@ def store(ds: FileDataset, arr: np.ndarray) -> None:
     if count == 1 and samples > 1:
         shaped = arr[0]
     try:
+        if int(ds.BitsAllocated) > 16:  # pydicom's setter and RLE encoder stop at 16 bits
+            _store_native(ds, arr)
+            return
         set_pixel_data(ds, shaped, photometric(ds), int(ds.BitsStored), generate_instance_uid=False)
         if syntax.is_compressed:
             compress(ds, RLELossless, generate_instance_uid=False)
     except Exception as exc:
         raise InputError("pixel-encode", type(exc).__name__) from None
+
+
+def _store_native(ds: FileDataset, arr: np.ndarray) -> None:
+    """Uncompressed little endian pixel data, written directly (32- and 64-bit samples)."""
+    if UID(str(ds.file_meta.TransferSyntaxUID)).is_compressed:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    ds.PixelData = data + b"\x00" * (len(data) % 2)
+    ds["PixelData"].VR = "OW"
+    ds["PixelData"].is_undefined_length = False
+    ds.PhotometricInterpretation = photometric(ds)
+    if arr.shape[3] > 1:
+        ds.PlanarConfiguration = 0
 
 
 def to_little_endian(ds: FileDataset) -> None:

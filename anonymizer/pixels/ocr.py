@@ -66,8 +66,46 @@ def locate(frame: np.ndarray, interpretation: str, identifiers: Iterable[str] | 
         for (x, y, w, h), text in _lines(image):
             if cleaner is not None and cleaner.clean(text) == text:
                 continue
-            boxes.append(_pad((x // scale, y // scale, -(-w // scale), -(-h // scale)), rows, columns))
+            line = (x // scale, y // scale, -(-w // scale), -(-h // scale))
+            if line[3] > rows // 4:
+                continue  # taller than any annotation line: image structure read as text
+            boxes.append(_pad(extend(gray, line), rows, columns))
     return merge(boxes)
+
+
+def extend(gray: np.ndarray, box: Box) -> Box:
+    """Grow a line box sideways while the row band holds glyph-bright pixels.
+
+    Tesseract often returns a box for part of a line (one word of three). The glyphs are
+    the minority pixels inside the box (bright on dark, or dark on bright); glyph pixels
+    are those within 20% of the glyphs' extreme; the box grows until a gap of one line
+    height holds none, or 40 line heights.
+    """
+    x, y, w, h = box
+    band = gray[y : y + h, :]
+    if band.size == 0 or w == 0:
+        return box
+    inside = band[:, x : x + w]
+    if float(inside.mean()) > (float(inside.min()) + float(inside.max())) / 2:  # dark glyphs on a bright ground
+        band, inside = 255 - band, 255 - inside
+    threshold = max(float(inside.max()) * 0.8, float(inside.mean()) + 0.5 * float(inside.std()) + 1.0)
+    columns = (band >= threshold).any(axis=0)
+    gap, limit = max(h, 3), 40 * max(h, 1)
+    x0, x1 = x, x + w
+    for step in (-1, 1):
+        edge, empty = (x0 if step < 0 else x1 - 1), 0
+        position = edge
+        while empty < gap and abs(position - edge) < limit and 0 <= position + step < len(columns):
+            position += step
+            if columns[position]:
+                edge, empty = position, 0
+            else:
+                empty += 1
+        if step < 0:
+            x0 = min(x0, edge)
+        else:
+            x1 = max(x1, edge + 1)
+    return (x0, y, x1 - x0, h)
 
 
 def _lines(image: np.ndarray) -> list[tuple[Box, str]]:
