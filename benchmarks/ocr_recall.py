@@ -23,12 +23,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anonymizer.pixels import ocr, redact  # noqa: E402
-from anonymizer.pixels.rules import PixelPolicy  # noqa: E402
-from tests.burned import background, draw_text, mr_16bit, us_rgb_multiframe  # noqa: E402
+from anonymizer.pixels import ocr, redact
+from anonymizer.pixels.rules import PixelPolicy
+from tests.burned import background, draw_text, mr_16bit, us_rgb_multiframe
 
 NAMES = ["DOE^JANE", "MULLER^HANS PETER", "NGUYEN^THI LAN", "SMITH^JOHN", "GARCIA LOPEZ^MARIA"]
-DATES = [("19610723", "23.07.1961"), ("19800102", "1980-01-02"), ("19451130", "30 Nov 1945"), ("20011212", "12/12/2001")]
+DATES = [
+    ("19610723", "23.07.1961"),
+    ("19800102", "1980-01-02"),
+    ("19451130", "30 Nov 1945"),
+    ("20011212", "12/12/2001"),
+]
 FONTS: list[int | None] = [None, 10, 13, 16]
 
 
