@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from anonymizer.cleaner import TextCleaner
 from anonymizer.pixels.rules import Box
@@ -89,7 +89,7 @@ def extend(gray: np.ndarray, box: Box) -> Box:
     if float(inside.mean()) > (float(inside.min()) + float(inside.max())) / 2:  # dark glyphs on a bright ground
         band, inside = 255 - band, 255 - inside
     threshold = max(float(inside.max()) * 0.8, float(inside.mean()) + 0.5 * float(inside.std()) + 1.0)
-    columns = [bool(c) for c in (band >= threshold).any(axis=0)]
+    columns = cast("list[bool]", (band >= threshold).any(axis=0).tolist())
     gap, limit = max(h, 3), 40 * max(h, 1)
     x0, x1 = x, x + w
     for step in (-1, 1):
