@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -51,38 +51,40 @@ class Matcher:
     """One attribute test: ``pattern`` None means absent; ``"*"`` present; ``re:`` regex."""
 
     pattern: str | None
+    regex: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pattern is not None and self.pattern.startswith("re:"):
             try:
-                re.compile(self.pattern[3:])
+                object.__setattr__(self, "regex", re.compile(self.pattern[3:], re.IGNORECASE))
             except re.error as exc:
                 raise RuleError(f"invalid regular expression ({exc})") from None
 
-    def test(self, ds: Dataset, keyword: str) -> bool:
-        present = keyword in ds
-        if self.pattern is None or not present:
-            return self.pattern is None and not present
+    def test(self, candidates: list[str] | None) -> bool:
+        """``candidates``: the attribute's values as strings, None when absent, [] for a sequence."""
+        if self.pattern is None or candidates is None:
+            return self.pattern is None and candidates is None
         if self.pattern == "*":
             return True
-        if dictionary_VR(keyword_dict[keyword]) == "SQ":
-            return False
-        return any(self._match(candidate) for candidate in _candidates(ds[keyword].value))
-
-    def _match(self, candidate: str) -> bool:
-        assert self.pattern is not None
-        if self.pattern.startswith("re:"):
-            return re.search(self.pattern[3:], candidate.strip(), re.IGNORECASE) is not None
-        return fnmatch.fnmatchcase(candidate.strip().upper(), self.pattern.upper())
+        if self.regex is not None:
+            return any(self.regex.search(c) is not None for c in candidates)
+        pattern = self.pattern.upper()
+        return any(fnmatch.fnmatchcase(c.upper(), pattern) for c in candidates)
 
 
-def _candidates(value: Any) -> list[str]:
+def _candidates(ds: Dataset, keyword: str) -> list[str] | None:
+    tag = keyword_dict[keyword]
+    if tag not in ds:
+        return None
+    if dictionary_VR(tag) == "SQ":
+        return []
+    value = ds[tag].value
     if isinstance(value, MultiValue | list | tuple):
-        items = [str(v) for v in value]
+        items = [str(v).strip() for v in value]
         return [*items, "\\".join(items)]
     if value is None:
         return [""]
-    return [value.decode("latin-1") if isinstance(value, bytes) else str(value)]
+    return [(value.decode("latin-1") if isinstance(value, bytes) else str(value)).strip()]
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,19 @@ class Condition:
     some: tuple[Condition, ...] = ()
     negated: Condition | None = None
 
-    def holds(self, ds: Dataset) -> bool:
+    def holds(self, ds: Dataset, seen: dict[str, list[str] | None] | None = None) -> bool:
+        """Evaluate on ``ds``; ``seen`` caches each attribute's strings across rules of one object."""
+        seen = {} if seen is None else seen
         for keyword, matchers in self.tests:
-            if not any(m.test(ds, keyword) for m in matchers):
+            if keyword not in seen:
+                seen[keyword] = _candidates(ds, keyword)
+            if not any(m.test(seen[keyword]) for m in matchers):
                 return False
-        if not all(c.holds(ds) for c in self.every):
+        if not all(c.holds(ds, seen) for c in self.every):
             return False
-        if self.some and not any(c.holds(ds) for c in self.some):
+        if self.some and not any(c.holds(ds, seen) for c in self.some):
             return False
-        return not (self.negated is not None and self.negated.holds(ds))
+        return not (self.negated is not None and self.negated.holds(ds, seen))
 
 
 @dataclass(frozen=True)
@@ -230,6 +236,7 @@ def flagged(ds: Dataset) -> bool:
     return str(ds.get("Modality", "") or "").strip().upper() in FLAGGED_MODALITIES
 
 
-def matching(ds: Dataset, policy: PixelPolicy) -> Iterator[PixelRule]:
+def matching(ds: Dataset, policy: PixelPolicy) -> list[PixelRule]:
     """The rules whose condition holds for ``ds`` (in profile order)."""
-    return (rule for rule in policy.rules if rule.when.holds(ds))
+    seen: dict[str, list[str] | None] = {}
+    return [rule for rule in policy.rules if rule.when.holds(ds, seen)]
