@@ -63,10 +63,9 @@ def store(ds: FileDataset, arr: np.ndarray) -> None:
             ds.LossyImageCompressionMethod = LOSSY_METHODS[syntax]
     if syntax == ExplicitVRBigEndian:
         to_little_endian(ds)
-    count, rows, columns, samples = arr.shape
-    shaped = arr.reshape((rows, columns) if count == 1 else (count, rows, columns)) if samples == 1 else arr
-    if count == 1 and samples > 1:
-        shaped = arr[0]
+    shaped = arr[..., 0] if arr.shape[3] == 1 else arr  # pydicom's shapes: (frames,) rows, columns (, samples)
+    if arr.shape[0] == 1:
+        shaped = shaped[0]
     try:
         if int(ds.BitsAllocated) > 16:  # pydicom's setter and RLE encoder stop at 16 bits
             _store_native(ds, arr)
