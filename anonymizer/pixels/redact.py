@@ -21,7 +21,7 @@ from pydicom.multival import MultiValue
 from anonymizer.cleaner import date_renderings, identifier_strings
 from anonymizer.errors import InputError
 from anonymizer.pixels import codec
-from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, PixelRule, flagged, matching
+from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, flagged, matching
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,29 +65,21 @@ def apply(ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None) 
 
     arr = codec.frames(ds)
     _, rows, columns, _ = arr.shape
-    keep = np.zeros((rows, columns), dtype=bool)
-    for rule in rules:
-        for spec in rule.keep:
-            for x, y, w, h in resolve(spec, ds, rows, columns):
-                keep[y : y + h, x : x + w] = True
-    plans: list[tuple[np.ndarray, str | int]] = []
     records: list[dict[str, Any]] = []
     for rule in rules:
-        region = np.zeros((rows, columns), dtype=bool)
-        boxes = [box for spec in rule.redact for box in resolve(spec, ds, rows, columns)]
-        for x, y, w, h in boxes:
-            region[y : y + h, x : x + w] = True
-        plans.append((region & ~keep, rule.fill if rule.fill is not None else policy.fill))
-        records.append(_record("rule", rule, boxes, ds, rows, columns))
+        redacted = [box for spec in rule.redact for box in resolve(spec, ds, rows, columns)]
+        kept = [box for spec in rule.keep for box in resolve(spec, ds, rows, columns)]
+        records.append({"source": "rule", "name": rule.name, "redact": redacted, "keep": kept})
     if not rules:
         assert locator is not None
         identifiers = None if policy.ocr == "all" else ocr_identifiers(ds)
         found = _locate_all_frames(arr, codec.photometric(ds), locator, identifiers)
-        region = np.zeros((rows, columns), dtype=bool)
-        for x, y, w, h in found:
-            region[y : y + h, x : x + w] = True
-        plans.append((region, policy.fill))
-        records.append({"source": "ocr", "name": f"ocr:{policy.ocr}", "redact": [list(b) for b in found], "keep": []})
+        records.append({"source": "ocr", "name": f"ocr:{policy.ocr}", "redact": found, "keep": []})
+    keep = _mask([box for record in records for box in record["keep"]], rows, columns)
+    fills = [rule.fill if rule.fill is not None else policy.fill for rule in rules] or [policy.fill]
+    plans = [
+        (_mask(record["redact"], rows, columns) & ~keep, fill) for record, fill in zip(records, fills, strict=True)
+    ]
     touched = np.zeros((rows, columns), dtype=bool)
     for region, fill in plans:
         if region.any():
@@ -96,12 +88,17 @@ def apply(ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None) 
     if touched.any():
         _clear_overlays(ds, touched)
         codec.store(ds, arr)
-    return PixelOutcome("redacted", tuple(records))
+    listed = ({**r, "redact": [list(b) for b in r["redact"]], "keep": [list(b) for b in r["keep"]]} for r in records)
+    return PixelOutcome("redacted", tuple(listed))
 
 
-def _record(source: str, rule: PixelRule, boxes: list[Box], ds: Dataset, rows: int, columns: int) -> dict[str, Any]:
-    kept = [list(b) for spec in rule.keep for b in resolve(spec, ds, rows, columns)]
-    return {"source": source, "name": rule.name, "redact": [list(b) for b in boxes], "keep": kept}
+def _mask(boxes: list[Box], rows: int, columns: int) -> np.ndarray:
+    import numpy as np
+
+    mask = np.zeros((rows, columns), dtype=bool)
+    for x, y, w, h in boxes:
+        mask[y : y + h, x : x + w] = True
+    return mask
 
 
 def _locate_all_frames(

@@ -131,7 +131,7 @@ class PixelPolicy:
     burned_in: str = "quarantine"
     fill: str | int = "min"
     ocr: str = "all"
-    sets: tuple[str, ...] = field(default=())  # built-in rule sets named (for reports)
+    sets: tuple[str, ...] = ()  # built-in rule sets named (for reports)
 
 
 def parse_condition(raw: Any) -> Condition:
