@@ -17,9 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from pydicom.dataelem import DataElement
 from pydicom.valuerep import PersonName
 
 from anonymizer.cleaner import TextCleaner
@@ -67,6 +66,19 @@ DUMMY: Mapping[str, Any] = {
 _TOKEN_FIELD = re.compile(r"\{token(?::(\d+))?\}")
 
 
+class Element(Protocol):
+    """What actions read of an element: a pydicom ``DataElement`` or a ``rawtext.TextElement``."""
+
+    @property
+    def tag(self) -> int: ...
+    @property
+    def VR(self) -> str: ...
+    @property
+    def keyword(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Edit:
     """What to do to one element: keep it, delete it, or set a new value."""
@@ -97,11 +109,11 @@ class FileContext:
         return self._cleaner
 
 
-def _fail(elem: DataElement, action: str, reason: str) -> ActionError:
+def _fail(elem: Element, action: str, reason: str) -> ActionError:
     return ActionError(f"{format_tag(elem.tag)} {elem.keyword or 'private'} VR {elem.VR}: {action}: {reason}")
 
 
-def values(elem: DataElement) -> list[str]:
+def values(elem: Element) -> list[str]:
     """The element's values as strings (multi-valued elements give several)."""
     value = elem.value
     if value is None or value == "":
@@ -116,7 +128,7 @@ def values(elem: DataElement) -> list[str]:
         return [str(value)]
 
 
-def _set(elem: DataElement, items: list[str]) -> Edit:
+def _set(elem: Element, items: list[str]) -> Edit:
     if elem.VR in BINARY_VRS:  # e.g. a private UID or date read as UN
         raw = "\\".join(items).encode("ascii")
         return Edit("set", raw + b"\x00" * (len(raw) % 2))
@@ -125,7 +137,7 @@ def _set(elem: DataElement, items: list[str]) -> Edit:
     return Edit("set", items[0] if len(items) == 1 else items)
 
 
-def _fit(elem: DataElement, action: str, text: str) -> str:
+def _fit(elem: Element, action: str, text: str) -> str:
     limit = MAX_LENGTH.get(elem.VR)
     if limit is not None and len(text) > limit:
         raise _fail(elem, action, f"result longer than VR allows ({len(text)} > {limit})")
@@ -152,7 +164,7 @@ class Action:
             allowed = ", ".join(sorted(cls.params)) or "none"
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         raise NotImplementedError
 
 
@@ -176,7 +188,7 @@ class Keep(Action):
 
     name, code, reads_value, identifying = "keep", "K", False, False
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         return KEEP
 
 
@@ -189,7 +201,7 @@ class Remove(Action):
 
     name, code, reads_value = "remove", "X", False
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         return DELETE
 
 
@@ -202,7 +214,7 @@ class Empty(Action):
 
     name, code = "empty", "Z"
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         return Edit("set", b"" if elem.VR in BINARY_VRS else None)
 
 
@@ -218,7 +230,7 @@ class Replace(Action):
 
     name, code, params = "replace", "D", frozenset({"value"})
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if "value" in self.with_:
             return Edit("set", self.with_["value"])
         if elem.VR == "UI":
@@ -243,7 +255,7 @@ class RemapUid(Action):
 
     name, code, identifying = "remap_uid", "U", False
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if elem.VR not in ("UI", "UN", "OB"):
             raise _fail(elem, self.name, "not a UID")
         out = []
@@ -266,7 +278,7 @@ class _Token(Action):
         if not isinstance(length, int) or not 4 <= length <= 52:
             raise ValueError("length must be an integer from 4 to 52")
 
-    def _token(self, elem: DataElement, ctx: FileContext, value: str, namespace: str | None = None) -> tuple[str, str]:
+    def _token(self, elem: Element, ctx: FileContext, value: str, namespace: str | None = None) -> tuple[str, str]:
         if elem.VR not in TEXT_VRS:
             raise _fail(elem, self.name, "needs a text VR")
         namespace = namespace or str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
@@ -286,7 +298,7 @@ class Hash(_Token):
 
     name, code = "hash", "D"
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         return _set(elem, [self._token(elem, ctx, v)[1] for v in values(elem)])
 
 
@@ -319,7 +331,7 @@ class Pseudonymize(_Token):
         if "source" in params and "namespace" in params:
             raise ValueError("source implies namespace PatientID; give one of them")
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         fmt = str(self.with_.get("format", "{token}"))
         match = _TOKEN_FIELD.search(fmt)
         assert match is not None
@@ -358,7 +370,7 @@ class ShiftDate(Action):
 
     name, code = "shift_date", "C"
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if elem.VR == "TM":
             return KEEP
         if elem.VR not in ("DA", "DT", "UN"):
@@ -399,7 +411,7 @@ class Generalize(Action):
         if not isinstance(band, int) or not 1 <= band <= 50:
             raise ValueError("band must be an integer from 1 to 50")
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if elem.VR in ("DA", "DT"):
             keep = 4 if self.with_.get("to", "year") == "year" else 6
             out = []
@@ -439,7 +451,7 @@ class Clean(Action):
 
     name, code, identifying = "clean", "C", False
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         vr = elem.VR
         if vr == "PN":
             return Edit("set", None)
@@ -508,7 +520,7 @@ class Lookup(Action):
         namespace = str(self.with_.get("namespace") or namespace)
         return [(namespace, new, old) for old, new in sorted(self.table.items())]
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         namespace = str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
         out = []
         for original in values(elem):
@@ -542,7 +554,7 @@ class Conform(Action):
         if params.get("code") not in cls.CODES:
             raise ValueError(f"code must be one of {', '.join(cls.CODES)}")
 
-    def __call__(self, elem: DataElement, ctx: FileContext) -> Edit:
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         raise _fail(elem, self.name, "unresolved combined code")
 
 

@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
-from anonymizer import __version__, standard
+from anonymizer import __version__, rawtext, standard
 from anonymizer.actions import (
     ACTIONS,
     Action,
@@ -407,13 +407,26 @@ def planned_changes(ds: Dataset, plan: Plan) -> list[Change]:
     return walker.tasks
 
 
-def _identifiers(walker: _Walker) -> list[str]:
+class _Elements:
+    """The element a task reads: a :class:`rawtext.TextElement` when the fast path applies."""
+
+    def __init__(self) -> None:
+        self._codecs: dict[int, str | None] = {}  # per container (id), while the walk's datasets live
+
+    def get(self, task: Change) -> DataElement | rawtext.TextElement:
+        key = id(task.container)
+        if key not in self._codecs:
+            self._codecs[key] = rawtext.codec(task.container)
+        return rawtext.view(task.container, task.tag, task.vr, self._codecs[key]) or task.container[task.tag]
+
+
+def _identifiers(walker: _Walker, elements: _Elements) -> list[str]:
     found: list[str] = []
     for task in walker.tasks:
         if task.bound.name == "shift_date":
             continue  # text under a date rule is cleaned, not an identifier of itself
         if task.bound.action.identifying and task.vr in IDENTIFIER_VRS:
-            elem = task.container[task.tag]
+            elem = elements.get(task)
             for value in values(elem):
                 found.extend(identifier_strings(elem.keyword, task.vr, value))
     for seq in walker.dropped:
@@ -472,7 +485,8 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     walker = _Walker(plan, iod)
     walker.walk(ds, (), "")
     needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
-    identifiers = _identifiers(walker) if needs_cleaner else []
+    elements = _Elements()
+    identifiers = _identifiers(walker, elements) if needs_cleaner else []
     ctx = FileContext(secret, patient, offset, lambda: TextCleaner(identifiers))
     for task in walker.tasks:
         if task.vr == "SQ":
@@ -484,12 +498,14 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
         if task.bound.name == "remove":
             del task.container[task.tag]
             continue
-        elem = task.container[task.tag]
+        elem = elements.get(task)
         edit = task.bound.action(elem, ctx)
         if edit.op == "delete":
             del task.container[task.tag]
-        elif edit.op == "set":
-            elem.value = edit.value
+        elif edit.op == "set" and not (
+            isinstance(elem, rawtext.TextElement) and rawtext.store(task.container, elem, edit.value)
+        ):
+            task.container[task.tag].value = edit.value
     _drop_orphan_creators(walker.creators)
     _mark(ds, plan)
     _clean_file_meta(ds)

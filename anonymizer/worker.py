@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydicom.dataset import FileDataset
 
+from anonymizer.encoder import encode
 from anonymizer.engine import Plan, deidentify
 from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.layout import relative_path
@@ -24,7 +25,7 @@ from anonymizer.pixels import ocr, redact
 from anonymizer.profile import Profile, load_profile
 from anonymizer.reader import read, sniff
 from anonymizer.secret import Secret
-from anonymizer.writer import encode, write_temp
+from anonymizer.writer import write_temp
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 

@@ -6,23 +6,15 @@ partial one. Temporary files start with ``.tmp-`` and end with ``.part``.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
 
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
 
+from anonymizer.encoder import encode
+
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
-
-
-def encode(ds: FileDataset) -> bytes:
-    """The file's bytes: preamble, file meta, dataset in its own transfer syntax."""
-    _match_encoding(ds)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
@@ -53,21 +45,6 @@ def publish(temp: Path, final: Path) -> None:
 def write_atomic(ds: FileDataset, path: Path) -> None:
     """Write ``ds`` to ``path`` atomically (temporary file, fsync, rename)."""
     publish(write_temp(encode(ds), path.parent), path)
-
-
-def _match_encoding(ds: FileDataset) -> None:
-    """Decode raw elements read in another VR encoding than the transfer syntax declares.
-
-    Some files carry implicit VR data under an explicit VR transfer syntax; pydicom reads
-    them (reporting explicit VR all the same), but their raw elements have no VR and
-    cannot be written explicitly until converted. Only such files pay for it.
-    """
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None or syntax.is_implicit_VR:
-        return
-    if any(isinstance(e, RawDataElement) and e.VR is None for e in ds._dict.values()):
-        for _ in ds.iterall():  # converting looks each VR up in the data dictionary
-            pass
 
 
 def sweep_temporaries(folder: Path) -> int:

@@ -14,6 +14,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from anonymizer.encoder import encode
 from anonymizer.engine import Plan
 from anonymizer.errors import ProfileError
 from anonymizer.pixels import ocr, redact
@@ -22,7 +23,6 @@ from anonymizer.profile import load_profile
 from anonymizer.report import MANIFEST
 from anonymizer.secret import Secret
 from anonymizer.worker import prepare
-from anonymizer.writer import encode
 from tests.burned import FACTORIES, mr_16bit, save, us_rgb_multiframe
 from tests.conftest import cli, output_files
 

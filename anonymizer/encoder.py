@@ -1,0 +1,153 @@
+"""A dataset's Part 10 bytes, copying elements that were never decoded.
+
+pydicom's writer spends most of a plain read+write in per-element overhead, although
+an element still held raw (never accessed since reading) is written as its original
+value bytes. :func:`encode` writes such elements itself (tag, VR, length and the raw
+value, one ``struct.pack`` each) and hands every other element to pydicom's
+``write_data_element``. The output is byte for byte what ``dcmwrite(...,
+enforce_file_format=True)`` writes (a test checks it across pydicom's test files);
+whenever a dataset needs re-encoding (transfer syntax or character set changed since
+reading, deflate), the whole dataset goes through pydicom instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import struct
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+UNDEFINED = 0xFFFFFFFF
+LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+PIXEL_DATA = 0x7FE00010
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+
+
+def encode(ds: FileDataset) -> bytes:
+    """The file's bytes: preamble, file meta, dataset in its own transfer syntax."""
+    _match_encoding(ds)
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_private or not syntax.is_transfer_syntax or syntax == DeflatedExplicitVRLittleEndian:
+        return _pydicom_encode(ds)
+    _mark_pixel_length(ds, syntax.is_compressed)
+    meta = copy.copy(ds.file_meta)  # as dcmwrite: the dataset's own meta is left alone
+    for key, source in (("MediaStorageSOPClassUID", "SOPClassUID"), ("MediaStorageSOPInstanceUID", "SOPInstanceUID")):
+        value = ds.get(source)
+        if key not in meta or (value and value != meta[key].value):
+            setattr(meta, key, value)
+    fp = DicomBytesIO()
+    fp.write(ds.preamble or b"\x00" * 128)
+    fp.write(b"DICM")
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    fp.is_implicit_VR, fp.is_little_endian = syntax.is_implicit_VR, syntax.is_little_endian
+    _Writer(syntax.is_implicit_VR, syntax.is_little_endian).dataset(fp, ds, "iso8859")
+    return fp.getvalue()
+
+
+def _pydicom_encode(ds: FileDataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _mark_pixel_length(ds: Dataset, compressed: bool) -> None:
+    """As ``dcmwrite``: encapsulated pixel data has undefined length, native does not."""
+    elem = ds._dict.get(PIXEL_DATA)  # type: ignore[call-overload]
+    if elem is None or (isinstance(elem, RawDataElement) and (elem.length == UNDEFINED) == compressed):
+        return  # a raw value already has the right form (no decoding needed)
+    ds[PIXEL_DATA].is_undefined_length = compressed
+
+
+class _Writer:
+    """Writes datasets in one encoding, copying raw elements."""
+
+    def __init__(self, implicit: bool, little: bool):
+        order = "<" if little else ">"
+        self.implicit = implicit
+        self.encoding = (implicit, little)
+        self._marker = struct.Struct(f"{order}HHL").pack  # also the implicit VR header
+        self._short = struct.Struct(f"{order}HH2sH").pack
+        self._long = struct.Struct(f"{order}HH2s2xL").pack
+        self.item_tag = self.marker(ITEM, 0)[:4]
+
+    def marker(self, tag: int, length: int) -> bytes:
+        """Tag and 4-byte length: items, delimiters, implicit VR element headers."""
+        return self._marker(tag >> 16, tag & 0xFFFF, length)
+
+    def header(self, tag: int, vr: str, length: int) -> bytes:
+        if self.implicit:
+            return self.marker(tag, length)
+        pack = self._long if vr in LONG_VRS else self._short
+        return pack(tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+    def dataset(self, fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str]) -> None:
+        if ds.original_encoding != self.encoding or ds.original_character_set != ds._character_set:
+            write_dataset(fp, ds, parent_encoding)  # pydicom re-encodes every element
+            return
+        encodings = ds.get("SpecificCharacterSet", parent_encoding)
+        elements = ds._dict
+        for tag in sorted(elements):
+            if tag & 0xFFFF == 0 and tag >> 16 > 6:
+                continue  # retired group lengths are not written (PS3.5 7.2)
+            elem = elements[tag]
+            if isinstance(elem, RawDataElement):
+                if elem.value is not None and (elem.VR is not None or self.implicit):
+                    self.raw(fp, elem)
+                    continue
+                elem = ds[tag]  # pydicom's writer converts empty raw values too (UN -> known VR)
+            if elem.VR == "SQ":
+                self.sequence(fp, elem.tag, elem.value, elem.is_undefined_length, encodings)
+            else:
+                write_data_element(fp, elem, encodings)
+
+    def raw(self, fp: DicomBytesIO, elem: RawDataElement) -> None:
+        value = elem.value or b""
+        undefined = elem.length == UNDEFINED
+        if undefined and elem.tag == PIXEL_DATA and not value.startswith(self.item_tag):
+            raise ValueError("encapsulated pixel data without items")  # pydicom refuses it too
+        fp.write(self.header(elem.tag, elem.VR or "", UNDEFINED if undefined else len(value)))
+        fp.write(value)
+        if undefined:
+            fp.write(self.marker(SEQUENCE_END, 0))
+
+    def sequence(
+        self, fp: DicomBytesIO, tag: int, items: list[Dataset], undefined: bool, encodings: str | list[str]
+    ) -> None:
+        body = DicomBytesIO()
+        body.is_implicit_VR, body.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
+        for item in items:
+            start = body.tell()
+            body.write(self.marker(ITEM, UNDEFINED))
+            self.dataset(body, item, encodings)
+            if getattr(item, "is_undefined_length_sequence_item", False):
+                body.write(self.marker(ITEM_END, 0))
+            else:
+                end = body.tell()
+                body.seek(start)
+                body.write(self.marker(ITEM, end - start - 8))
+                body.seek(end)
+        value = body.getvalue()
+        fp.write(self.header(tag, "SQ", UNDEFINED if undefined else len(value)))
+        fp.write(value)
+        if undefined:
+            fp.write(self.marker(SEQUENCE_END, 0))
+
+
+def _match_encoding(ds: FileDataset) -> None:
+    """Decode raw elements read in another VR encoding than the transfer syntax declares.
+
+    Some files carry implicit VR data under an explicit VR transfer syntax; pydicom reads
+    them (reporting explicit VR all the same), but their raw elements have no VR and
+    cannot be written explicitly until converted. Only such files pay for it.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_implicit_VR:
+        return
+    if any(isinstance(e, RawDataElement) and e.VR is None for e in ds._dict.values()):
+        for _ in ds.iterall():  # converting looks each VR up in the data dictionary
+            pass
