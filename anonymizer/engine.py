@@ -19,6 +19,7 @@ per SOP class from the attribute's Type in that IOD.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import warnings
 from collections import Counter
@@ -28,8 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, repeater_has_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID
+from pydicom.tag import BaseTag
 
 from anonymizer import __version__, rawtext, standard
 from anonymizer.actions import (
@@ -42,6 +46,7 @@ from anonymizer.actions import (
 )
 from anonymizer.cleaner import TextCleaner, identifier_strings
 from anonymizer.errors import InputError
+from anonymizer.pixels.rules import RuleIndex
 from anonymizer.profile import Profile, Rule
 from anonymizer.secret import Secret
 from anonymizer.tags import format_tag
@@ -60,10 +65,10 @@ class Bound:
     action: Action
     origin: str
     combined: str = ""  # a PS3.15 combined code, resolved per IOD (action "conform")
+    name: str = field(init=False)  # the action's name, read per element
 
-    @property
-    def name(self) -> str:
-        return self.action.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.action.name)
 
 
 def _default(name: str, origin: str) -> Bound:
@@ -160,6 +165,16 @@ class Plan:
         self._resolved: dict[tuple[int, str | None, bool], Bound] = {}
         self._cache: dict[tuple[int, str, str, bool, str | None, str | None], Bound] = {}
         self.options = profile.options
+        self.pixel_rules = RuleIndex(profile.pixels)
+        self._marks: dict[tuple[bool, bool], dict[BaseTag, RawDataElement]] = {}
+
+    def marks(self, encoding: tuple[bool | None, bool | None]) -> dict[BaseTag, RawDataElement]:
+        """The de-identification marks as raw elements in ``encoding``, built once per plan."""
+        key = (bool(encoding[0]), bool(encoding[1]))
+        found = self._marks.get(key)
+        if found is None:
+            found = self._marks[key] = encoded_marks(self, *key)
+        return found
 
     def lookup_records(self) -> list[tuple[str, str, str]]:
         """The pairs of every ``lookup`` crosswalk, as vault records."""
@@ -327,7 +342,7 @@ class Plan:
 # --- applying a plan to one dataset ---------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """One element a plan changes: where it is, its VR, and the decision."""
 
@@ -358,6 +373,16 @@ def _vr_of(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
     return str(vr)
 
 
+def _creator(ds: Dataset, key: int, elem: RawDataElement | DataElement) -> str:
+    """A private creator's name, lower case; read from the raw bytes when plain ASCII."""
+    value = elem.value
+    raw_lo = type(elem) is RawDataElement and elem.VR in ("LO", None)
+    if raw_lo and isinstance(value, bytes) and value.isascii() and b"\\" not in value:
+        return value.decode("ascii").rstrip("\x00 ").strip().lower()  # as pydicom decodes LO
+    value = ds[key].value
+    return str(value).strip().lower() if value else ""
+
+
 class _Walker:
     """Collects the decisions for one dataset before anything is changed."""
 
@@ -366,29 +391,30 @@ class _Walker:
         self.tasks: list[Change] = []
         self.creators: list[tuple[Dataset, int]] = []
         self.dropped: list[Sequence] = []
-        self.counts: Counter[str] = Counter()
         self.groups: Counter[tuple[int, str]] = Counter()  # (DICOM group, action)
 
     def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
         creators: dict[int, str] = {}
-        for base_tag in list(ds.keys()):
-            tag = int(base_tag)
+        resolve, iod, groups, tasks = self.plan.resolve, self.iod, self.groups, self.tasks
+        # The dictionary's own keys: an int key would make every lookup call BaseTag.__eq__.
+        for key, elem in list(ds._dict.items()):
+            tag = int(key)
             group, element = tag >> 16, tag & 0xFFFF
             if group & 1 and 0x10 <= element <= 0xFF:
-                value = ds[tag].value
-                creators[(group << 8) | element] = str(value).strip().lower() if value else ""
-                self.creators.append((ds, tag))
+                creators[(group << 8) | element] = _creator(ds, key, elem)
+                self.creators.append((ds, key))
                 continue
-            raw = ds.get_item(tag)
-            vr = _vr_of(ds, tag, raw)
-            creator = creators.get((group << 8) | (element >> 8)) if group & 1 else None
-            bound = self.plan.resolve(tag, vr, stack, mode, creator, self.iod)
-            self.counts[bound.name] += 1
-            self.groups[group, bound.name] += 1
+            vr = elem.VR
+            if vr is None or vr == "UN":
+                vr = _vr_of(ds, tag, elem)
+            bound = resolve(
+                tag, vr, stack, mode, creators.get((group << 8) | (element >> 8)) if group & 1 else None, iod
+            )
+            groups[group, bound.name] += 1
             if vr == "SQ":
-                self._sequence(ds, tag, bound, stack, mode)
+                self._sequence(ds, key, bound, stack, mode)
             elif bound.name != "keep":
-                self.tasks.append(Change(ds, tag, bound, vr, stack))
+                tasks.append(Change(ds, key, bound, vr, stack))
 
     def _sequence(self, ds: Dataset, tag: int, bound: Bound, stack: tuple[int, ...], mode: str) -> None:
         if bound.name in ("remove", "empty"):
@@ -413,11 +439,11 @@ class _Elements:
     def __init__(self) -> None:
         self._codecs: dict[int, str | None] = {}  # per container (id), while the walk's datasets live
 
-    def get(self, task: Change) -> DataElement | rawtext.TextElement:
-        key = id(task.container)
-        if key not in self._codecs:
-            self._codecs[key] = rawtext.codec(task.container)
-        return rawtext.view(task.container, task.tag, task.vr, self._codecs[key]) or task.container[task.tag]
+    def get(self, ds: Dataset, key: int, vr: str) -> DataElement | rawtext.TextElement:
+        container = id(ds)
+        if container not in self._codecs:
+            self._codecs[container] = rawtext.codec(ds)
+        return rawtext.view(ds, key, vr, self._codecs[container]) or ds[key]
 
 
 def _identifiers(walker: _Walker, elements: _Elements) -> list[str]:
@@ -426,23 +452,25 @@ def _identifiers(walker: _Walker, elements: _Elements) -> list[str]:
         if task.bound.name == "shift_date":
             continue  # text under a date rule is cleaned, not an identifier of itself
         if task.bound.action.identifying and task.vr in IDENTIFIER_VRS:
-            elem = elements.get(task)
+            elem = elements.get(task.container, task.tag, task.vr)
             for value in values(elem):
                 found.extend(identifier_strings(elem.keyword, task.vr, value))
     for seq in walker.dropped:
         for item in seq:
-            found.extend(_sequence_identifiers(item))
+            found.extend(_sequence_identifiers(item, elements))
     return found
 
 
-def _sequence_identifiers(ds: Dataset) -> Iterator[str]:
-    for elem in ds:
-        if elem.VR == "SQ":
-            for item in elem.value:
-                yield from _sequence_identifiers(item)
-        elif elem.VR in IDENTIFIER_VRS:
+def _sequence_identifiers(ds: Dataset, elements: _Elements) -> Iterator[str]:
+    for key, raw in list(ds._dict.items()):
+        vr = _vr_of(ds, key, raw)
+        if vr == "SQ":
+            for item in ds[key].value:
+                yield from _sequence_identifiers(item, elements)
+        elif vr in IDENTIFIER_VRS:
+            elem = elements.get(ds, key, vr)
             for value in values(elem):
-                yield from identifier_strings(elem.keyword, elem.VR, value)
+                yield from identifier_strings(elem.keyword, vr, value)
 
 
 def _method_items(options: tuple[str, ...]) -> list[Dataset]:
@@ -498,7 +526,7 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
         if task.bound.name == "remove":
             del task.container[task.tag]
             continue
-        elem = elements.get(task)
+        elem = elements.get(task.container, task.tag, task.vr)
         edit = task.bound.action(elem, ctx)
         if edit.op == "delete":
             del task.container[task.tag]
@@ -509,10 +537,12 @@ def _deidentify(ds: FileDataset, plan: Plan, secret: Secret) -> Outcome:
     _drop_orphan_creators(walker.creators)
     _mark(ds, plan)
     _clean_file_meta(ds)
+    counts: Counter[str] = Counter()
     groups: Counter[str] = Counter()
     for (group, action), n in walker.groups.items():
+        counts[action] += n
         groups[f"{group_name(group)}/{action}"] += n
-    return Outcome(walker.counts, ctx.records, groups)
+    return Outcome(counts, ctx.records, groups)
 
 
 def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
@@ -528,7 +558,18 @@ def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
 
 
 def _mark(ds: Dataset, plan: Plan) -> None:
-    options = plan.options
+    """Set the de-identification attributes: raw elements encoded once per plan when possible."""
+    encoding = ds.original_encoding
+    if None in encoding:
+        for elem in _marking(plan):
+            ds[elem.tag] = elem
+        return
+    ds._dict.update(plan.marks(encoding))
+
+
+def _marking(plan: Plan) -> Dataset:
+    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence), LongitudinalTemporal..."""
+    options, ds = plan.options, Dataset()
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = f"anonymizer-dicom {__version__} profile {plan.profile.name} {plan.profile.version}"[
         :64
@@ -540,6 +581,18 @@ def _mark(ds: Dataset, plan: Plan) -> None:
         ds.LongitudinalTemporalInformationModified = "MODIFIED"
     else:
         ds.LongitudinalTemporalInformationModified = "REMOVED"
+    return ds
+
+
+def encoded_marks(plan: Plan, implicit: bool, little: bool) -> dict[BaseTag, RawDataElement]:
+    """The marking elements as raw elements in one encoding (immutable, safe to share)."""
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, _marking(plan))
+    parsed = read_dataset(io.BytesIO(fp.getvalue()), implicit, little)._dict
+    if not all(isinstance(e, RawDataElement) for e in parsed.values()):  # defined lengths read raw
+        raise RuntimeError("marking elements did not read back raw")
+    return parsed  # type: ignore[return-value]
 
 
 def _clean_file_meta(ds: FileDataset) -> None:
@@ -547,8 +600,10 @@ def _clean_file_meta(ds: FileDataset) -> None:
     for tag in list(meta.keys()):
         if int(tag) not in META_KEPT:
             del meta[tag]
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    values = {0x00020003: str(ds.SOPInstanceUID), 0x00020012: IMPLEMENTATION_CLASS_UID}
     if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        values[0x00020002] = str(ds.SOPClassUID)
+    for number, uid in values.items():  # raw, as read: cheaper than pydicom's attribute setter
+        data, tag = uid.encode("ascii") + b"\x00" * (len(uid) % 2), BaseTag(number)
+        meta._dict[tag] = RawDataElement(tag, "UI", len(data), data, 0, False, True)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION

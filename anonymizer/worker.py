@@ -75,7 +75,7 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
             ds = read(path)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
-        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan))
+        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules)
         outcome = deidentify(ds, plan, secret)
         if pixels.status == "redacted":
             redact.mark_clean(ds)

@@ -21,7 +21,7 @@ from pydicom.multival import MultiValue
 from anonymizer.cleaner import date_renderings, identifier_strings
 from anonymizer.errors import InputError
 from anonymizer.pixels import codec
-from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, flagged, matching
+from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagged, matching
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,8 +41,10 @@ class PixelOutcome:
     boxes: tuple[dict[str, Any], ...] = ()
 
 
-def apply(ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None) -> PixelOutcome:
-    """Redact ``ds``'s pixels in place as ``policy`` says.
+def apply(
+    ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None, index: RuleIndex | None = None
+) -> PixelOutcome:
+    """Redact ``ds``'s pixels in place as ``policy`` says (``index``: ``policy``'s, memoized).
 
     Raises
     ------
@@ -51,7 +53,7 @@ def apply(ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None) 
     """
     if 0x7FE00010 not in ds:
         return PixelOutcome()
-    rules = list(matching(ds, policy))
+    rules = index.matching(ds) if index is not None else matching(ds, policy)
     if not rules:
         if not flagged(ds):
             return PixelOutcome()

@@ -110,6 +110,13 @@ class Condition:
             return False
         return not (self.negated is not None and self.negated.holds(ds, seen))
 
+    def keywords(self) -> set[str]:
+        """Every attribute keyword this condition reads."""
+        found = {keyword for keyword, _ in self.tests}
+        for inner in (*self.every, *self.some, *([self.negated] if self.negated else [])):
+            found |= inner.keywords()
+        return found
+
 
 @dataclass(frozen=True)
 class PixelRule:
@@ -240,3 +247,27 @@ def matching(ds: Dataset, policy: PixelPolicy) -> list[PixelRule]:
     """The rules whose condition holds for ``ds`` (in profile order)."""
     seen: dict[str, list[str] | None] = {}
     return [rule for rule in policy.rules if rule.when.holds(ds, seen)]
+
+
+class RuleIndex:
+    """:func:`matching` remembered per combination of the attributes the rules read.
+
+    Files of one series share Modality, Manufacturer, ImageType and the like, so a batch
+    evaluates each rule set a few times instead of once per file. The memory is bounded
+    (cleared when full) and stays in the worker process.
+    """
+
+    def __init__(self, policy: PixelPolicy, size: int = 4096):
+        self.policy, self.size = policy, size
+        self.keywords = sorted({k for rule in policy.rules for k in rule.when.keywords()})
+        self._known: dict[tuple[tuple[str, ...] | None, ...], tuple[PixelRule, ...]] = {}
+
+    def matching(self, ds: Dataset) -> list[PixelRule]:
+        seen = {keyword: _candidates(ds, keyword) for keyword in self.keywords}
+        key = tuple(None if v is None else tuple(v) for v in seen.values())
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            found = self._known[key] = tuple(r for r in self.policy.rules if r.when.holds(ds, seen))
+        return list(found)
