@@ -349,10 +349,12 @@ class Pseudonymize(_Token):
 
 
 def _shift_da(value: str, days: int) -> str | None:
+    """``YYYYMMDD`` (the first 8 characters, all digits) moved by ``days``; None if no such date."""
     try:
-        return (dt.datetime.strptime(value[:8], "%Y%m%d") + dt.timedelta(days=days)).strftime("%Y%m%d")
-    except ValueError:
+        day = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8])) + dt.timedelta(days=days)
+    except (ValueError, OverflowError):
         return None
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 @register

@@ -12,17 +12,18 @@ reading, deflate), the whole dataset goes through pydicom instead.
 
 from __future__ import annotations
 
-import copy
 import io
 import struct
 
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset, FileDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
+from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 UNDEFINED = 0xFFFFFFFF
+GROUP_LENGTH = 0x00020000
+DEFAULT_CHARSET = "iso8859"  # pydicom's default_encoding
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 PIXEL_DATA = 0x7FE00010
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -35,18 +36,29 @@ def encode(ds: FileDataset) -> bytes:
     if syntax is None or syntax.is_private or not syntax.is_transfer_syntax or syntax == DeflatedExplicitVRLittleEndian:
         return _pydicom_encode(ds)
     _mark_pixel_length(ds, syntax.is_compressed)
-    meta = copy.copy(ds.file_meta)  # as dcmwrite: the dataset's own meta is left alone
+    fp = DicomBytesIO()
+    fp.write(ds.preamble or b"\x00" * 128)
+    fp.write(b"DICM")
+    fp.write(_file_meta(ds))
+    fp.is_implicit_VR, fp.is_little_endian = syntax.is_implicit_VR, syntax.is_little_endian
+    _Writer(syntax.is_implicit_VR, syntax.is_little_endian).dataset(fp, ds, DEFAULT_CHARSET)
+    return fp.getvalue()
+
+
+def _file_meta(ds: FileDataset) -> bytes:
+    """The File Meta Information group as ``write_file_meta_info(enforce_standard=True)`` writes it."""
+    meta = FileMetaDataset()
+    meta._dict.update(ds.file_meta._dict)  # a copy: as dcmwrite, the dataset's own meta is left alone
     for key, source in (("MediaStorageSOPClassUID", "SOPClassUID"), ("MediaStorageSOPInstanceUID", "SOPInstanceUID")):
         value = ds.get(source)
         if key not in meta or (value and value != meta[key].value):
             setattr(meta, key, value)
-    fp = DicomBytesIO()
-    fp.write(ds.preamble or b"\x00" * 128)
-    fp.write(b"DICM")
-    write_file_meta_info(fp, meta, enforce_standard=True)
-    fp.is_implicit_VR, fp.is_little_endian = syntax.is_implicit_VR, syntax.is_little_endian
-    _Writer(syntax.is_implicit_VR, syntax.is_little_endian).dataset(fp, ds, "iso8859")
-    return fp.getvalue()
+    validate_file_meta(meta, enforce_standard=True)  # adds the defaults pydicom adds, or raises
+    body = DicomBytesIO()
+    body.is_implicit_VR, body.is_little_endian = False, True
+    _EXPLICIT_LE.elements(body, meta, [DEFAULT_CHARSET], skip=GROUP_LENGTH)
+    value = body.getvalue()
+    return _EXPLICIT_LE.header(GROUP_LENGTH, "UL", 4) + struct.pack("<L", len(value)) + value
 
 
 def _pydicom_encode(ds: FileDataset) -> bytes:
@@ -89,10 +101,13 @@ class _Writer:
         if ds.original_encoding != self.encoding or ds.original_character_set != ds._character_set:
             write_dataset(fp, ds, parent_encoding)  # pydicom re-encodes every element
             return
-        encodings = ds.get("SpecificCharacterSet", parent_encoding)
+        self.elements(fp, ds, ds.get("SpecificCharacterSet", parent_encoding))
+
+    def elements(self, fp: DicomBytesIO, ds: Dataset, encodings: str | list[str], skip: int = -1) -> None:
+        """Every element of ``ds`` in tag order (raw ones copied), ``skip`` left out."""
         elements = ds._dict
-        for tag in sorted(elements):
-            if tag & 0xFFFF == 0 and tag >> 16 > 6:
+        for tag in sorted(elements, key=int):  # int keys: BaseTag's own comparison is Python code
+            if (tag & 0xFFFF == 0 and tag >> 16 > 6) or tag == skip:
                 continue  # retired group lengths are not written (PS3.5 7.2)
             elem = elements[tag]
             if isinstance(elem, RawDataElement):
@@ -136,6 +151,9 @@ class _Writer:
         fp.write(value)
         if undefined:
             fp.write(self.marker(SEQUENCE_END, 0))
+
+
+_EXPLICIT_LE = _Writer(False, True)  # the File Meta Information's encoding
 
 
 def _match_encoding(ds: FileDataset) -> None:

@@ -7,6 +7,8 @@ file would ship a damaged object, so :func:`read` refuses it.
 
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from anonymizer.errors import InputError
 UNDEFINED = 0xFFFFFFFF
 DEFLATED = "1.2.840.10008.1.2.1.99"
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+IN_MEMORY = 256 * 1024 * 1024  # files up to this size are read whole (one read, parsed from memory)
 
 
 def sniff(path: Path) -> bool:
@@ -28,11 +31,24 @@ def sniff(path: Path) -> bool:
             head = fh.read(132)
     except OSError:
         return True  # let the reader report it as unreadable
-    return len(head) == 132 and head[128:] == b"DICM"
+    return is_part10(head)
 
 
-def read(path: Path) -> FileDataset:
+def is_part10(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) has the preamble and ``DICM`` magic."""
+    return len(head) >= 132 and head[128:132] == b"DICM"
+
+
+def load(path: Path) -> bytes | None:
+    """The file's bytes when it is small enough to parse from memory, else None (raises OSError)."""
+    with path.open("rb") as fh:
+        return None if os.fstat(fh.fileno()).st_size > IN_MEMORY else fh.read()
+
+
+def read(path: Path, data: bytes | None = None) -> FileDataset:
     """Read a DICOM file, failing closed on truncation (pydicom accepts short reads).
+
+    ``data``, the file's bytes from :func:`load`, saves reading it again.
 
     Raises
     ------
@@ -42,7 +58,7 @@ def read(path: Path) -> FileDataset:
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path if data is None else io.BytesIO(data))
     if any("end of file" in str(w.message).lower() or "EOF" in str(w.message) for w in caught):
         raise InputError("truncated")
     end, last_start, last_is_raw = 0, -1, False
@@ -70,6 +86,7 @@ def read(path: Path) -> FileDataset:
         raise InputError("missing-pixel-data")  # most often a file cut before its pixels
     deflated = ds.file_meta.get("TransferSyntaxUID") == DEFLATED  # offsets are in the inflated stream
     # A parsed sequence last in the file was read to its delimiters (pydicom raises there)
-    if last_is_raw and not deflated and end != path.stat().st_size:
+    size = path.stat().st_size if data is None else len(data)
+    if last_is_raw and not deflated and end != size:
         raise InputError("truncated")
     return ds

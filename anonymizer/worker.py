@@ -23,7 +23,7 @@ from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.layout import relative_path
 from anonymizer.pixels import ocr, redact
 from anonymizer.profile import Profile, load_profile
-from anonymizer.reader import read, sniff
+from anonymizer.reader import is_part10, load, read, sniff
 from anonymizer.secret import Secret
 from anonymizer.writer import write_temp
 
@@ -67,12 +67,16 @@ class WorkerConfig:
 
 def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
     """Read and de-identify one file in memory; never raises for a bad input."""
-    if not sniff(path):
+    try:
+        data = load(path)
+    except OSError as exc:
+        return failure(ordinal, exc), None
+    if not (is_part10(data) if data is not None else sniff(path)):
         return FileResult(ordinal, "skipped", "not-dicom"), None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom's warnings quote values
-            ds = read(path)
+            ds = read(path, data)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
         pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules)
