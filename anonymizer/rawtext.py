@@ -14,6 +14,7 @@ that do not encode) returns ``None`` / ``False`` and takes pydicom's path.
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 from pydicom.charset import convert_encodings
@@ -25,7 +26,7 @@ ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR"})  # pydic
 TEXT_VRS = frozenset({"LO", "SH", "UC", "PN", "LT", "ST", "UT"})  # the character set applies
 SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})  # a backslash is text, not a delimiter
 DEFAULT = "iso8859"  # pydicom's default_encoding (ISO-IR 6 read as Latin-1)
-SIMPLE_CODECS = frozenset({DEFAULT, "latin_1", "UTF8", *(f"iso8859_{n}" for n in range(2, 16))})
+SIMPLE_CODECS = frozenset({"utf-8", *(f"iso8859-{n}" for n in range(1, 17))})  # codecs.lookup names
 
 
 class TextElement:
@@ -47,7 +48,13 @@ def codec(ds: Dataset) -> str | None:
     if charset != ds._character_set:
         return None
     encodings = convert_encodings(charset)
-    return encodings[0] if len(encodings) == 1 and encodings[0] in SIMPLE_CODECS else None
+    if len(encodings) != 1:
+        return None
+    try:
+        simple = codecs.lookup(encodings[0]).name in SIMPLE_CODECS
+    except LookupError:
+        return None
+    return encodings[0] if simple else None
 
 
 def view(ds: Dataset, tag: int, vr: str, text_codec: str | None) -> TextElement | None:
