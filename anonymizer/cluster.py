@@ -30,40 +30,48 @@ class _Chunks:
     """Groups submitted files into Dask tasks of :data:`CHUNK` files.
 
     Each file gets a handle whose ``result()`` sends its chunk first if it is still
-    being filled, so the coordinator can wait on any file in input order.
+    being filled, so the coordinator can wait on any file in input order. A chunk's
+    results are fetched from the cluster once, not once per file.
     """
 
     def __init__(self, send: Callable[[list[tuple[int, Path]]], Any]):
         self._send = send
-        self._files: list[tuple[int, Path]] = []
-        self._handles: list[_Handle] = []
+        self._chunk = _Chunk()
 
     def submit(self, ordinal: int, path: Path) -> _Handle:
-        handle = _Handle(self, len(self._files))
-        self._files.append((ordinal, path))
-        self._handles.append(handle)
-        if len(self._files) >= CHUNK:
+        handle = _Handle(self, self._chunk, len(self._chunk.files))
+        self._chunk.files.append((ordinal, path))
+        if len(self._chunk.files) >= CHUNK:
             self.flush()
         return handle
 
     def flush(self) -> None:
-        if self._files:
-            future = self._send(self._files)
-            for handle in self._handles:
-                handle.future = future
-            self._files, self._handles = [], []
+        if self._chunk.files:
+            self._chunk.future = self._send(self._chunk.files)
+            self._chunk = _Chunk()
+
+
+class _Chunk:
+    def __init__(self) -> None:
+        self.files: list[tuple[int, Path]] = []
+        self.future: Any = None
+        self.results: list[FileResult] | None = None
+
+    def result(self, index: int) -> FileResult:
+        if self.results is None:
+            self.results = self.future.result()
+            self.future = None  # let Dask release the task's data
+        return self.results[index]
 
 
 class _Handle:
-    def __init__(self, chunks: _Chunks, index: int):
-        self.chunks, self.index, self.future = chunks, index, None
+    def __init__(self, chunks: _Chunks, chunk: _Chunk, index: int):
+        self.chunks, self.chunk, self.index = chunks, chunk, index
 
     def result(self) -> FileResult:
-        if self.future is None:
+        if self.chunk.future is None and self.chunk.results is None:
             self.chunks.flush()
-        assert self.future is not None
-        results: list[FileResult] = self.future.result()
-        return results[self.index]
+        return self.chunk.result(self.index)
 
 
 class ClusterError(AnonymizerError):
