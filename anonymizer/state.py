@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymizer.errors import AnonymizerError
+from anonymizer.vault import CACHE_KIB
 
 
 class StateError(AnonymizerError):
@@ -73,6 +74,7 @@ class StateStore:
                 self._locks.append(_lock(out_dir))
             self._db = sqlite3.connect(folder / "state.db", isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the state grows
             (folder / "state.db").chmod(0o600)
             log_fd = os.open(folder / f"run-{run_id}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._log = os.fdopen(log_fd, "a", encoding="utf-8")

@@ -257,7 +257,7 @@ class RuleIndex:
     (cleared when full) and stays in the worker process.
     """
 
-    def __init__(self, policy: PixelPolicy, size: int = 4096):
+    def __init__(self, policy: PixelPolicy, size: int = 256):
         self.policy, self.size = policy, size
         self.keywords = sorted({k for rule in policy.rules for k in rule.when.keywords()})
         self._known: dict[tuple[tuple[str, ...] | None, ...], tuple[PixelRule, ...]] = {}
