@@ -362,7 +362,8 @@ class Outcome:
     groups: Counter[str] = field(default_factory=Counter)  # "attribute group/action"
 
 
-def _vr_of(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
+def element_vr(ds: Dataset, tag: int, raw: RawDataElement | DataElement) -> str:
+    """An element's VR without decoding its value (implicit VR and UN: the dictionaries)."""
     vr = raw.VR
     if vr is None or vr == "UN":
         if not tag >> 16 & 1 and _known(tag):
@@ -406,7 +407,7 @@ class _Walker:
                 continue
             vr = elem.VR
             if vr is None or vr == "UN":
-                vr = _vr_of(ds, tag, elem)
+                vr = element_vr(ds, tag, elem)
             bound = resolve(
                 tag, vr, stack, mode, creators.get((group << 8) | (element >> 8)) if group & 1 else None, iod
             )
@@ -463,7 +464,7 @@ def _identifiers(walker: _Walker, elements: _Elements) -> list[str]:
 
 def _sequence_identifiers(ds: Dataset, elements: _Elements) -> Iterator[str]:
     for key, raw in list(ds._dict.items()):
-        vr = _vr_of(ds, key, raw)
+        vr = element_vr(ds, key, raw)
         if vr == "SQ":
             for item in ds[key].value:
                 yield from _sequence_identifiers(item, elements)

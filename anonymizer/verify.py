@@ -20,6 +20,7 @@ identifier; never the value, unless the caller asks for it.
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from collections import defaultdict
@@ -31,11 +32,11 @@ import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from anonymizer import standard
+from anonymizer import rawtext, standard
 from anonymizer.actions import values
 from anonymizer.cleaner import PATTERNS, date_renderings, identifier_strings
-from anonymizer.engine import META_KEPT, Plan, planned_changes
-from anonymizer.reader import sniff
+from anonymizer.engine import META_KEPT, Plan, element_vr, planned_changes
+from anonymizer.reader import is_part10, load, sniff
 from anonymizer.tags import format_tag
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
@@ -108,23 +109,48 @@ def kind_of(keyword: str, vr: str) -> str:
     return "text"
 
 
-def _read(path: Path) -> Dataset:
+def _read(path: Path, data: bytes | None) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path if data is None else io.BytesIO(data))
 
 
-def _walk(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElement]]:
-    """Every element at every depth, with its tag path (``(0040,0275)[0]/(0008,0050)``)."""
-    for elem in ds:
-        here = f"{prefix}{format_tag(elem.tag)}"
-        yield here, elem
-        if elem.VR == "SQ":
-            for n, item in enumerate(elem.value):
-                yield from _walk(item, f"{here}[{n}]/")
+def _load(path: Path) -> tuple[bool, bytes | None]:
+    """(is DICOM, the bytes when small enough to hold); unreadable files count as DICOM."""
+    try:
+        data = load(path)
+    except OSError:
+        return True, None
+    return (is_part10(data) if data is not None else sniff(path)), data
 
 
-def _add_values(ids: Identifiers, elem: DataElement) -> None:
+Element = DataElement | rawtext.TextElement
+SCANNED_VRS = TEXT_VRS | {"UI", "DA", "DT"}
+
+
+def _elements(ds: Dataset, prefix: str = "", every: bool = False) -> Iterator[tuple[str, int, Element | None]]:
+    """``(path prefix, tag, element)`` at every depth, for the VRs verification reads.
+
+    Other elements are not decoded (pydicom's conversion of every element would cost
+    more than the whole scan); with ``every`` they are yielded with ``None``. The tag
+    path of an element is ``prefix + format_tag(tag)``, e.g. ``(0040,0275)[0]/(0008,0050)``.
+    """
+    codec = rawtext.codec(ds)
+    for key, raw in list(ds._dict.items()):
+        vr = element_vr(ds, key, raw)
+        if vr == "SQ":
+            if every:
+                yield prefix, key, None
+            here = f"{prefix}{format_tag(key)}"
+            for n, item in enumerate(ds[key].value):
+                yield from _elements(item, f"{here}[{n}]/", every)
+        elif vr in SCANNED_VRS:
+            yield prefix, key, rawtext.view(ds, key, vr, codec) or ds[key]
+        elif every:
+            yield prefix, key, None
+
+
+def _add_values(ids: Identifiers, elem: Element) -> None:
     vr, keyword = elem.VR, elem.keyword or "private"
     kind = kind_of(keyword, vr)
     for value in values(elem):
@@ -144,10 +170,11 @@ def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
     """The identifying values of every DICOM file among ``inputs``."""
     ids = Identifiers()
     for path in inputs:
-        if not sniff(path):
+        dicom, data = _load(path)
+        if not dicom:
             continue
         try:
-            ds = _read(path)
+            ds = _read(path, data)
             changes = planned_changes(ds, plan)
         except Exception:
             continue
@@ -161,22 +188,27 @@ def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
 
 
 def _gather(ds: Dataset, touched: dict, ids: Identifiers, inside_removed: bool) -> None:  # type: ignore[type-arg]
-    for elem in ds:
-        change = touched.get((id(ds), int(elem.tag)))
+    codec = rawtext.codec(ds)
+    for key, raw in list(ds._dict.items()):
+        vr = element_vr(ds, key, raw)
+        change = touched.get((id(ds), key))
         removed = inside_removed or (change is not None and change.bound.name in ("remove", "empty"))
-        if elem.VR == "SQ":
-            for item in elem.value:
+        if vr == "SQ":
+            for item in ds[key].value:
                 _gather(item, touched, ids, removed)
             continue
+        if vr not in SCANNED_VRS:
+            continue  # times, numbers and binary values identify no one on their own
+        elem = rawtext.view(ds, key, vr, codec) or ds[key]
         if change is None and not inside_removed:
-            if elem.VR in TEXT_VRS or elem.VR == "UI":
+            if vr != "DA" and vr != "DT":
                 kept = {v.strip().lower() for v in values(elem)}
                 ids.kept.update(kept)
                 ids.kept_by[elem.keyword or "private"].update(kept)
             continue
-        if elem.VR == "TM" or (change is not None and change.bound.name == "generalize"):
-            continue  # times and coarsened ages identify no one on their own
-        if change is not None and change.bound.name in ("clean", "shift_date") and elem.VR not in ("DA", "DT"):
+        if change is not None and change.bound.name == "generalize":
+            continue  # coarsened ages and dates identify no one on their own
+        if change is not None and change.bound.name in ("clean", "shift_date") and vr not in ("DA", "DT"):
             continue  # cleaned text: what identifies in it comes from other elements, collected there
         _add_values(ids, elem)
 
@@ -186,17 +218,18 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
     findings: list[Finding] = []
     files = 0
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-        if not sniff(path):
+        dicom, data = _load(path)
+        if not dicom:
             continue
         files += 1
         rel = str(path.relative_to(out_dir))
         try:
-            ds = _read(path)
+            ds = _read(path, data)
             found = list(_scan_dataset(ds, ids))
         except Exception:
             found = [("unreadable", "unreadable", "")]
         seen = {value.lower() for _, _, value in found}
-        raw = path.read_bytes()
+        raw = data if data is not None else path.read_bytes()
         for token in set(_RICH_BYTES.findall(raw)):
             key = token.decode("latin-1").lower()
             kind = ids.tokens.get(key)
@@ -208,18 +241,19 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
 
 
 def _scan_dataset(ds: Dataset, ids: Identifiers) -> Iterator[tuple[str, str, str]]:
-    for prefix, source in (("meta:", ds.file_meta), ("", ds)):
-        for tag_path, elem in _walk(source, prefix):
+    for start, source in (("meta:", ds.file_meta), ("", ds)):
+        for prefix, tag, elem in _elements(source, start):
+            assert elem is not None
             if elem.VR in ("DA", "DT"):
                 originals = ids.dates.get(elem.keyword or "private", set())
                 for value in values(elem):
                     if value.strip()[:8] in originals:
-                        yield tag_path, "date", value
-            elif elem.VR in TEXT_VRS or elem.VR == "UI":
+                        yield prefix + format_tag(tag), "date", value
+            else:
                 verbatim = ids.kept_by.get(elem.keyword or "private", set())
                 for value in values(elem):
                     if value.strip().lower() not in verbatim:  # else: kept as is, by the profile's decision
-                        yield from ((tag_path, kind, text) for kind, text in _match(value, ids))
+                        yield from ((prefix + format_tag(tag), kind, text) for kind, text in _match(value, ids))
 
 
 def _match(value: str, ids: Identifiers) -> Iterator[tuple[str, str]]:
@@ -256,7 +290,7 @@ def check_rules(out_dir: Path) -> tuple[list[Finding], int]:
                 findings.append(Finding(rel, "file name", "identifying-looking name"))
                 break
         try:
-            ds = _read(path)
+            ds = _read(path, None)
         except Exception:
             findings.append(Finding(rel, "", "unreadable"))
             continue
@@ -273,19 +307,21 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
     if ds.get("BurnedInAnnotation") == "YES" and "113101" not in codes:
         yield format_tag(0x00280301), "burned-in annotation without Clean Pixel Data"
     creators: dict[tuple[int, int], str] = {}
-    for tag_path, elem in _walk(ds):
-        tag = int(elem.tag)
+    for prefix, tag, elem in _elements(ds, every=True):
         group, element = tag >> 16, tag & 0xFFFF
+        tag_path = prefix + format_tag(tag)
         if group & 1 and 0x10 <= element <= 0xFF:
-            creators[(group, element)] = str(elem.value).strip().lower()
+            creators[(group, element)] = " ".join(values(elem)).strip().lower() if elem is not None else ""
         elif group & 1:
             creator = creators.get((group, element >> 8), "")
             if safe.get(f"{group:04x}|{creator}|{element & 0xFF:02x}") not in ("k", "h", "o"):  # type: ignore[attr-defined]
                 yield tag_path, "private element outside the safe list"
-        elif elem.VR == "PN" and any(_NAMEISH.match(str(v)) for v in values(elem)):
+        elif elem is None:
+            continue
+        elif elem.VR == "PN" and any(_NAMEISH.match(v) for v in values(elem)):
             yield tag_path, "person name"
         elif elem.keyword in INSTANCE_UIDS and "113110" not in codes:
-            if any(not str(v).startswith("2.25.") for v in values(elem)):
+            if any(not v.startswith("2.25.") for v in values(elem)):
                 yield tag_path, "original-looking UID"
         elif elem.VR in FREE_TEXT and any(PATTERNS.search(v) for v in values(elem)):
             yield tag_path, "identifying pattern in text"
