@@ -33,6 +33,8 @@ from pydicom.datadict import dictionary_VR, keyword_dict
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from anonymizer import rawtext
+
 POLICIES = ("quarantine", "ocr", "keep")
 OCR_MODES = ("all", "identifiers")
 SPECIAL_BOXES = ("all", "ultrasound-regions")
@@ -72,13 +74,15 @@ class Matcher:
         return any(fnmatch.fnmatchcase(c.upper(), pattern) for c in candidates)
 
 
-def _candidates(ds: Dataset, keyword: str) -> list[str] | None:
+def _candidates(ds: Dataset, keyword: str, text_codec: str | None = None) -> list[str] | None:
     tag = keyword_dict[keyword]
     if tag not in ds:
         return None
-    if dictionary_VR(tag) == "SQ":
+    vr = dictionary_VR(tag)
+    if vr == "SQ":
         return []
-    value = ds[tag].value
+    view = rawtext.view(ds, tag, vr, text_codec)  # a kept element stays raw (copied on write)
+    value = view.value if view is not None else ds[tag].value
     if isinstance(value, MultiValue | list | tuple):
         items = [str(v).strip() for v in value]
         return [*items, "\\".join(items)]
@@ -237,10 +241,11 @@ def builtin_set(name: str) -> tuple[PixelRule, ...]:
 
 def flagged(ds: Dataset) -> bool:
     """May the object hold burned-in text: BurnedInAnnotation YES, or a capture modality without it."""
-    value = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    text_codec = rawtext.codec(ds)
+    value = (_candidates(ds, "BurnedInAnnotation", text_codec) or [""])[-1].upper()  # [-1]: all values joined
     if value:
         return value != "NO"
-    return str(ds.get("Modality", "") or "").strip().upper() in FLAGGED_MODALITIES
+    return (_candidates(ds, "Modality", text_codec) or [""])[-1].upper() in FLAGGED_MODALITIES
 
 
 def matching(ds: Dataset, policy: PixelPolicy) -> list[PixelRule]:
@@ -263,7 +268,8 @@ class RuleIndex:
         self._known: dict[tuple[tuple[str, ...] | None, ...], tuple[PixelRule, ...]] = {}
 
     def matching(self, ds: Dataset) -> list[PixelRule]:
-        seen = {keyword: _candidates(ds, keyword) for keyword in self.keywords}
+        text_codec = rawtext.codec(ds)
+        seen = {keyword: _candidates(ds, keyword, text_codec) for keyword in self.keywords}
         key = tuple(None if v is None else tuple(v) for v in seen.values())
         found = self._known.get(key)
         if found is None:
