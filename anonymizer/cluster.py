@@ -18,60 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from anonymizer.chunks import CHUNK, Chunks
 from anonymizer.errors import AnonymizerError
 from anonymizer.worker import FileResult, WorkerConfig, process_files
 
 RETRIES = 2
 CONNECT_SECONDS = 10
-CHUNK = 16  # files per Dask task: amortises the scheduler's per-task cost
-
-
-class _Chunks:
-    """Groups submitted files into Dask tasks of :data:`CHUNK` files.
-
-    Each file gets a handle whose ``result()`` sends its chunk first if it is still
-    being filled, so the coordinator can wait on any file in input order. A chunk's
-    results are fetched from the cluster once, not once per file.
-    """
-
-    def __init__(self, send: Callable[[list[tuple[int, Path]]], Any]):
-        self._send = send
-        self._chunk = _Chunk()
-
-    def submit(self, ordinal: int, path: Path) -> _Handle:
-        handle = _Handle(self, self._chunk, len(self._chunk.files))
-        self._chunk.files.append((ordinal, path))
-        if len(self._chunk.files) >= CHUNK:
-            self.flush()
-        return handle
-
-    def flush(self) -> None:
-        if self._chunk.files:
-            self._chunk.future = self._send(self._chunk.files)
-            self._chunk = _Chunk()
-
-
-class _Chunk:
-    def __init__(self) -> None:
-        self.files: list[tuple[int, Path]] = []
-        self.future: Any = None
-        self.results: list[FileResult] | None = None
-
-    def result(self, index: int) -> FileResult:
-        if self.results is None:
-            self.results = self.future.result()
-            self.future = None  # let Dask release the task's data
-        return self.results[index]
-
-
-class _Handle:
-    def __init__(self, chunks: _Chunks, chunk: _Chunk, index: int):
-        self.chunks, self.chunk, self.index = chunks, chunk, index
-
-    def result(self) -> FileResult:
-        if self.chunk.future is None and self.chunk.results is None:
-            self.chunks.flush()
-        return self.chunk.result(self.index)
 
 
 class ClusterError(AnonymizerError):
@@ -113,7 +65,7 @@ def dask_submitter(address: str, config: WorkerConfig) -> Iterator[tuple[Callabl
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         shared = client.scatter(config, broadcast=True)
-        chunks = _Chunks(lambda files: client.submit(process_files, shared, files, pure=False, retries=RETRIES))
+        chunks = Chunks(lambda files: client.submit(process_files, shared, files, pure=False, retries=RETRIES))
         yield chunks.submit, 4 * CHUNK * workers
     finally:
         client.close()

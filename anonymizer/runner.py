@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from anonymizer.chunks import CHUNK, Chunks
 from anonymizer.errors import InputError, ProfileError
 from anonymizer.layout import disambiguate, path_key
 from anonymizer.state import StateStore
 from anonymizer.vault import TokenCollisionError, Vault
-from anonymizer.worker import FileResult, Worker, WorkerConfig, init_process, process_in_pool
+from anonymizer.worker import FileResult, Worker, WorkerConfig, init_process, process_chunk_in_pool
 from anonymizer.writer import publish, sweep_temporaries
 
 log = logging.getLogger(__name__)
@@ -202,8 +203,9 @@ def _executor(config: WorkerConfig, options: RunOptions) -> Iterator[tuple[Calla
     # spawn: workers inherit no descriptor (locks, databases) and no threads
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(options.workers, context, initializer=init_process, initargs=(config,))
+    chunks = Chunks(lambda files: pool.submit(process_chunk_in_pool, files))
     try:
-        yield (lambda ordinal, path: pool.submit(process_in_pool, ordinal, path)), 4 * options.workers
+        yield chunks.submit, 4 * CHUNK * options.workers
     finally:
         pool.shutdown(cancel_futures=True)
 

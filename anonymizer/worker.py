@@ -157,9 +157,9 @@ def init_process(config: WorkerConfig) -> None:
     _PROCESS_WORKER[:] = [Worker(config)]
 
 
-def process_in_pool(ordinal: int, path: Path) -> FileResult:
-    """The task a pool runs (uses the process's :class:`Worker`)."""
-    return _PROCESS_WORKER[0].process(ordinal, path)
+def process_chunk_in_pool(files: list[tuple[int, Path]]) -> list[FileResult]:
+    """The task a pool runs: several files with the process's :class:`Worker`."""
+    return [_PROCESS_WORKER[0].process(ordinal, path) for ordinal, path in files]
 
 
 def process_files(config: WorkerConfig, files: list[tuple[int, Path]]) -> list[FileResult]:
