@@ -8,7 +8,8 @@ values of cleaned text (whatever identifies in it comes from other elements). A 
 inside an element the profile keeps, whose value is one of that attribute's input
 values, is the profile's decision and not a finding. :func:`scan`
 then searches every output: each element at every depth (file meta, sequences, private
-blocks) with text decoded in its character set, dates per attribute, and the raw bytes.
+blocks) with text decoded in its character set, dates per attribute, and the raw bytes
+outside the Pixel Data value (image samples are not text).
 
 :func:`check_rules` needs no inputs: person names, private elements outside the safe
 list, original-looking UIDs, missing de-identification marks, burned-in annotation
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from anonymizer import rawtext, standard
@@ -44,6 +45,7 @@ _RICH = re.compile(r"[\w.^@+-]{3,}")
 _RICH_BYTES = re.compile(rb"[A-Za-z0-9.^@+_-]{6,}")
 _ALNUM = re.compile(r"[^\W_]+")
 _NAMEISH = re.compile(r"[A-Za-z][^^]*\^[A-Za-z]")  # Family^Given
+PIXEL_DATA = 0x7FE00010
 INSTANCE_UIDS = frozenset(
     {"SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "ReferencedSOPInstanceUID"}
 )
@@ -109,10 +111,10 @@ def kind_of(keyword: str, vr: str) -> str:
     return "text"
 
 
-def _read(path: Path, data: bytes | None) -> Dataset:
+def _read(path: Path, data: bytes | None, pixels: bool = True) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pydicom.dcmread(path if data is None else io.BytesIO(data))
+        return pydicom.dcmread(path if data is None else io.BytesIO(data), stop_before_pixels=not pixels)
 
 
 def _load(path: Path) -> tuple[bool, bytes | None]:
@@ -174,7 +176,7 @@ def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
         if not dicom:
             continue
         try:
-            ds = _read(path, data)
+            ds = _read(path, data, pixels=False)  # identifiers are in the header
             changes = planned_changes(ds, plan)
         except Exception:
             continue
@@ -223,14 +225,16 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
             continue
         files += 1
         rel = str(path.relative_to(out_dir))
+        raw = data if data is not None else path.read_bytes()
+        text = raw
         try:
             ds = _read(path, data)
             found = list(_scan_dataset(ds, ids))
+            text = _outside_pixels(ds, raw)
         except Exception:
             found = [("unreadable", "unreadable", "")]
         seen = {value.lower() for _, _, value in found}
-        raw = data if data is not None else path.read_bytes()
-        for token in set(_RICH_BYTES.findall(raw)):
+        for token in set(_RICH_BYTES.findall(text)):
             key = token.decode("latin-1").lower()
             kind = ids.tokens.get(key)
             if kind and kind != "date" and key not in seen:
@@ -238,6 +242,17 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
         for tag_path, kind, value in found:
             findings.append(Finding(rel, tag_path, kind, value if show_values else ""))
     return sorted(set(findings), key=lambda f: (f.file, f.path, f.kind)), files
+
+
+def _outside_pixels(ds: Dataset, raw: bytes) -> bytes:
+    """``raw`` without the Pixel Data value: image samples, not text (and most of the bytes)."""
+    elem = ds._dict.get(PIXEL_DATA)  # type: ignore[call-overload]
+    if not isinstance(elem, RawDataElement) or not elem.value:
+        return raw
+    start, value = elem.value_tell, elem.value
+    if raw[start : start + 64] != value[:64]:  # offsets not in this buffer (e.g. deflated): scan it all
+        return raw
+    return raw[:start] + raw[start + len(value) :]
 
 
 def _scan_dataset(ds: Dataset, ids: Identifiers) -> Iterator[tuple[str, str, str]]:

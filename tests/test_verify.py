@@ -72,6 +72,28 @@ def test_one_identifier_put_back_in_a_nested_item_is_found(outputs, tmp_path: Pa
     assert "sntfam1" in shown.output.lower()
 
 
+def test_raw_bytes_pass_finds_an_identifier_in_a_binary_element(outputs, tmp_path: Path) -> None:
+    """An identifier in bytes no element decodes as text is found; pixel samples are skipped."""
+    in_dir, out = outputs
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    victims = [p for p in output_files(copy) if "PixelData" in pydicom.dcmread(p)][:2]
+    ds = pydicom.dcmread(victims[0])
+    ds.add_new(0x00091001, "OB", b"\x00\x01SNTPID1\x00\x01")  # no creator: read back as raw bytes
+    ds.save_as(victims[0])
+    ds = pydicom.dcmread(victims[1])
+    pixels = bytearray(ds.PixelData)
+    pixels[:10] = b"\x00SNTPID1\x00\x00"  # image samples, not text: by design not scanned
+    ds.PixelData = bytes(pixels)
+    ds.save_as(victims[1])
+    result = cli("verify", copy, "--against", in_dir, "--json", tmp_path / "f.json")
+    found = findings(tmp_path / "f.json")
+    assert {(f["file"], f["path"]) for f in found if f["path"] == "raw bytes"} == {
+        (str(victims[0].relative_to(copy)), "raw bytes")
+    }
+    assert result.exit_code == 1
+
+
 def test_rules_without_inputs(outputs) -> None:
     in_dir, out = outputs
     assert cli("verify", out).exit_code == 0
