@@ -23,6 +23,13 @@ from anonymizer.errors import AnonymizerError
 from anonymizer.worker import FileResult, WorkerConfig, process_files
 
 RETRIES = 2
+# A local cluster shares the machine's cores and memory with the work: no sampling
+# profiler in the workers, short in-memory logs in the scheduler (memory stays flat).
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.log-length": 1000,
+    "distributed.admin.low-level-log-length": 100,
+}
 CONNECT_SECONDS = 10
 
 
@@ -46,7 +53,7 @@ def dask_submitter(address: str, config: WorkerConfig) -> Iterator[tuple[Callabl
 
             workers = int(address.split(":", 1)[1])
             # no statistical profiler in the workers: on few cores it costs throughput
-            dask.config.set({"distributed.worker.profile.enabled": False})
+            dask.config.set(LOCAL_CONFIG)
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
