@@ -408,9 +408,8 @@ class _Walker:
             vr = elem.VR
             if vr is None or vr == "UN":
                 vr = element_vr(ds, tag, elem)
-            bound = resolve(
-                tag, vr, stack, mode, creators.get((group << 8) | (element >> 8)) if group & 1 else None, iod
-            )
+            creator = creators.get((group << 8) | (element >> 8)) if group & 1 else None
+            bound = resolve(tag, vr, stack, mode, creator, iod)
             groups[group, bound.name] += 1
             if vr == "SQ":
                 self._sequence(ds, key, bound, stack, mode)

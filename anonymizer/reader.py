@@ -39,6 +39,11 @@ def is_part10(head: bytes) -> bool:
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
+def is_dicom(path: Path, data: bytes | None) -> bool:
+    """:func:`sniff` on the bytes :func:`load` returned (or on the file when it returned None)."""
+    return is_part10(data) if data is not None else sniff(path)
+
+
 def load(path: Path) -> bytes | None:
     """The file's bytes when it is small enough to parse from memory, else None (raises OSError)."""
     with path.open("rb") as fh:

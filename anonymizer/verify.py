@@ -37,7 +37,7 @@ from anonymizer import rawtext, standard
 from anonymizer.actions import values
 from anonymizer.cleaner import PATTERNS, date_renderings, identifier_strings
 from anonymizer.engine import META_KEPT, Plan, element_vr, planned_changes
-from anonymizer.reader import is_part10, load, sniff
+from anonymizer.reader import is_dicom, load, sniff
 from anonymizer.tags import format_tag
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
@@ -123,7 +123,7 @@ def _load(path: Path) -> tuple[bool, bytes | None]:
         data = load(path)
     except OSError:
         return True, None
-    return (is_part10(data) if data is not None else sniff(path)), data
+    return is_dicom(path, data), data
 
 
 Element = DataElement | rawtext.TextElement

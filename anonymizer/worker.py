@@ -23,7 +23,7 @@ from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.layout import relative_path
 from anonymizer.pixels import ocr, redact
 from anonymizer.profile import Profile, load_profile
-from anonymizer.reader import is_part10, load, read, sniff
+from anonymizer.reader import is_dicom, load, read
 from anonymizer.secret import Secret
 from anonymizer.writer import write_temp
 
@@ -71,7 +71,7 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
         data = load(path)
     except OSError as exc:
         return failure(ordinal, exc), None
-    if not (is_part10(data) if data is not None else sniff(path)):
+    if not is_dicom(path, data):
         return FileResult(ordinal, "skipped", "not-dicom"), None
     try:
         with warnings.catch_warnings():
