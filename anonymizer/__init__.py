@@ -5,9 +5,7 @@
 >>> outcome = deidentify(dataset, plan, load_key_file(path))   # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from anonymizer.engine import Outcome, Plan, deidentify
+from anonymizer.engine.plan import Outcome, Plan, deidentify
 from anonymizer.errors import (
     ActionError,
     AnonymizerError,
@@ -15,11 +13,12 @@ from anonymizer.errors import (
     KeyFileError,
     ProfileError,
 )
-from anonymizer.profile import Profile, Rule, load_profile
-from anonymizer.runner import RunOptions, RunSummary, run
-from anonymizer.secret import Secret, generate_key_file, load_key_file
-from anonymizer.vault import MemoryVault, SqliteVault, Vault
-from anonymizer.worker import FileResult, WorkerConfig
+from anonymizer.keys.secret import Secret, generate_key_file, load_key_file
+from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.pipeline.runner import RunOptions, RunSummary, run
+from anonymizer.pipeline.worker import FileResult, WorkerConfig
+from anonymizer.profile.loader import Profile, Rule, load_profile
+from anonymizer.version import __version__
 
 __all__ = [
     "ActionError",

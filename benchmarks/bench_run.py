@@ -31,12 +31,12 @@ from pathlib import Path
 def _pipeline(in_dir: Path, work: Path, out: Path, workers: int, dask: str | None) -> None:
     import warnings
 
-    from anonymizer.layout import DEFAULT_LAYOUT
-    from anonymizer.runner import RunOptions, run
-    from anonymizer.secret import Secret
-    from anonymizer.state import StateStore
-    from anonymizer.vault import SqliteVault
-    from anonymizer.worker import WorkerConfig
+    from anonymizer.keys.secret import Secret
+    from anonymizer.keys.vault import SqliteVault
+    from anonymizer.pipeline.layout import DEFAULT_LAYOUT
+    from anonymizer.pipeline.runner import RunOptions, run
+    from anonymizer.pipeline.state import StateStore
+    from anonymizer.pipeline.worker import WorkerConfig
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -66,10 +66,10 @@ def phase(name: str, in_dir: Path, work: Path) -> dict[str, float]:
     out.mkdir(parents=True)
     if kind == "verify":
         _pipeline(in_dir, work, out, 1, None)
-        from anonymizer.engine import Plan
-        from anonymizer.profile import load_profile
-        from anonymizer.runner import discover
-        from anonymizer.verify import collect, scan
+        from anonymizer.engine.plan import Plan
+        from anonymizer.evidence.verify import collect, scan
+        from anonymizer.pipeline.runner import discover
+        from anonymizer.profile.loader import load_profile
 
         start = time.perf_counter()
         found, scanned = scan(out, collect(discover(in_dir), Plan(load_profile("research"))))
@@ -106,7 +106,7 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.in_dir, args.work)))
         return
 
-    from anonymizer.sample import write_flat_corpus
+    from anonymizer.testing import write_flat_corpus
 
     for count in args.files:
         tmp = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))

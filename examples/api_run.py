@@ -13,9 +13,9 @@ import logging
 from pathlib import Path
 
 from anonymizer import Plan, RunOptions, SqliteVault, WorkerConfig, load_key_file, load_profile, run
-from anonymizer.layout import DEFAULT_LAYOUT
-from anonymizer.report import RunInfo, manifest, write_manifest
-from anonymizer.state import StateStore
+from anonymizer.evidence.manifest import RunInfo, manifest, write_manifest
+from anonymizer.pipeline.layout import DEFAULT_LAYOUT
+from anonymizer.pipeline.state import StateStore
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from anonymizer.sample import write_sample
+from anonymizer.testing import write_sample
 
 
 def main() -> None:

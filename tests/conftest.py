@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from anonymizer.cli import main
-from anonymizer.sample import Sample, write_sample
-from anonymizer.secret import Secret, generate_key_file
+from anonymizer.keys.secret import Secret, generate_key_file
+from anonymizer.testing import Sample, write_sample
 
 
 @pytest.fixture(autouse=True)

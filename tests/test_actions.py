@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydicom.dataelem import DataElement
 
-from anonymizer.actions import ACTIONS, Edit, FileContext, resolve_combined
-from anonymizer.cleaner import PLACEHOLDER, TextCleaner, identifier_strings
 from anonymizer.errors import ActionError
-from anonymizer.secret import Secret
+from anonymizer.keys.secret import Secret
+from anonymizer.profile.actions import ACTIONS, Edit, FileContext, resolve_combined
+from anonymizer.text.cleaner import PLACEHOLDER, TextCleaner, identifier_strings
 
 
 def ctx(secret: Secret, identifiers: tuple[str, ...] = ()) -> FileContext:

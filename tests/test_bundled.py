@@ -9,13 +9,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.engine import Plan
+from anonymizer.engine.plan import Plan
+from anonymizer.keys.secret import Secret
+from anonymizer.pipeline.worker import prepare
+from anonymizer.pipeline.writer import write_atomic
 from anonymizer.pixels.rules import flagged
-from anonymizer.profile import load_profile
-from anonymizer.sample import template_path
-from anonymizer.secret import Secret
-from anonymizer.worker import prepare
-from anonymizer.writer import write_atomic
+from anonymizer.profile.loader import load_profile
+from anonymizer.testing import template_path
 
 DATA = Path(template_path("CT_small.dcm")).parent  # the folder shipped inside pydicom
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.layout import DEFAULT_LAYOUT
-from anonymizer.report import MANIFEST
-from anonymizer.runner import RunOptions, run
-from anonymizer.sample import write_flat_corpus
-from anonymizer.secret import load_key_file
-from anonymizer.state import StateStore
-from anonymizer.vault import SqliteVault
-from anonymizer.worker import FileResult, WorkerConfig
+from anonymizer.evidence.manifest import MANIFEST
+from anonymizer.keys.secret import load_key_file
+from anonymizer.keys.vault import SqliteVault
+from anonymizer.pipeline.layout import DEFAULT_LAYOUT
+from anonymizer.pipeline.runner import RunOptions, run
+from anonymizer.pipeline.state import StateStore
+from anonymizer.pipeline.worker import FileResult, WorkerConfig
+from anonymizer.testing import write_flat_corpus
 from tests.conftest import cli
 from tests.test_pipeline import tree
 
@@ -70,6 +70,6 @@ def test_a_lost_worker_is_retried_and_each_output_written_once(corpus: Path, tmp
 def test_an_unreachable_scheduler_is_a_usage_error(
     corpus: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("anonymizer.cluster.CONNECT_SECONDS", 1)
+    monkeypatch.setattr("anonymizer.pipeline.cluster.CONNECT_SECONDS", 1)
     result = cli("run", corpus, tmp_path / "out", "--key-file", key_file, "--dask", "tcp://127.0.0.1:9")
     assert result.exit_code == 2 and "Dask cluster" in result.output

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import FileDataset
 
-from anonymizer import encoder, rawtext
-from anonymizer.actions import values
-from anonymizer.engine import Plan
-from anonymizer.profile import load_profile
-from anonymizer.sample import template_path
-from anonymizer.secret import Secret
-from anonymizer.worker import prepare
+from anonymizer.dicom import encoder, rawtext
+from anonymizer.engine.plan import Plan
+from anonymizer.keys.secret import Secret
+from anonymizer.pipeline.worker import prepare
+from anonymizer.profile.actions import values
+from anonymizer.profile.loader import load_profile
+from anonymizer.testing import template_path
 from tests.factory import SOP, dataset
 
 DATA = Path(template_path("CT_small.dcm")).parent
@@ -115,7 +115,7 @@ def test_pipeline_fast_paths_equal_pydicom_paths(
 
 @pytest.fixture
 def sample_flat(tmp_path: Path) -> list[Path]:
-    from anonymizer.sample import write_flat_corpus
+    from anonymizer.testing import write_flat_corpus
 
     return write_flat_corpus(tmp_path / "flat", 10)
 

@@ -6,10 +6,10 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anonymizer.engine import IMPLEMENTATION_CLASS_UID, Plan, deidentify
+from anonymizer.engine.plan import IMPLEMENTATION_CLASS_UID, Plan, deidentify
 from anonymizer.errors import InputError
-from anonymizer.profile import load_profile
-from anonymizer.secret import Secret
+from anonymizer.keys.secret import Secret
+from anonymizer.profile.loader import load_profile
 from tests.factory import SOP, dataset
 
 BASIC = Plan(load_profile("basic"))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
 from anonymizer.errors import ProfileError
-from anonymizer.layout import DEFAULT_LAYOUT, MISSING, check_template, disambiguate, path_key, relative_path
+from anonymizer.pipeline.layout import DEFAULT_LAYOUT, MISSING, check_template, disambiguate, path_key, relative_path
 
 
 def ds(**values: object) -> Dataset:

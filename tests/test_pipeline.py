@@ -14,9 +14,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.report import MANIFEST
-from anonymizer.sample import write_flat_corpus, write_sample
-from anonymizer.state import StateStore
+from anonymizer.evidence.manifest import MANIFEST
+from anonymizer.pipeline.state import StateStore
+from anonymizer.testing import write_flat_corpus, write_sample
 from tests.conftest import cli, make_key, output_files
 
 

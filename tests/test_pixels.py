@@ -14,15 +14,15 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from anonymizer.encoder import encode
-from anonymizer.engine import Plan
+from anonymizer.dicom.encoder import encode
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import ProfileError
+from anonymizer.evidence.manifest import MANIFEST
+from anonymizer.keys.secret import Secret
+from anonymizer.pipeline.worker import prepare
 from anonymizer.pixels import ocr, redact
 from anonymizer.pixels.rules import PixelPolicy, builtin_set, parse_rule
-from anonymizer.profile import load_profile
-from anonymizer.report import MANIFEST
-from anonymizer.secret import Secret
-from anonymizer.worker import prepare
+from anonymizer.profile.loader import load_profile
 from tests.burned import FACTORIES, mr_16bit, save, us_rgb_multiframe
 from tests.conftest import cli, output_files
 

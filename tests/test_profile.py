@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from anonymizer import standard
-from anonymizer.engine import Plan
+from anonymizer.dicom.tags import SelectorError, parse_tag_selector, parse_vr_selector
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import ProfileError
-from anonymizer.profile import builtin_names, load_profile
-from anonymizer.tags import SelectorError, parse_tag_selector, parse_vr_selector
+from anonymizer.profile.loader import builtin_names, load_profile
 
 
 def write(tmp_path: Path, text: str, name: str = "p.yaml") -> str:

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anonymizer.engine import Plan, deidentify
-from anonymizer.profile import load_profile
-from anonymizer.secret import Secret
+from anonymizer.engine.plan import Plan, deidentify
+from anonymizer.keys.secret import Secret
+from anonymizer.profile.loader import load_profile
 from tests.factory import SOP, dataset
 
 PLANS = {name: Plan(load_profile(name)) for name in ("basic", "research")}

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anonymizer.dicom.reader import read, sniff
 from anonymizer.errors import InputError
-from anonymizer.reader import read, sniff
-from anonymizer.sample import template_path
+from anonymizer.testing import template_path
 
 TEMPLATES = (
     "CT_small.dcm",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.sample import Sample
+from anonymizer.testing import Sample
 from tests.conftest import cli, make_key, output_files
 
 RESEARCH_CRITICAL = (
@@ -64,7 +64,7 @@ def research(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 def _by_input(sample: Sample, out: Path) -> dict[Path, pydicom.Dataset]:
     """Map each input file to its output (matched through the remapped SOPInstanceUID)."""
     outputs = {pydicom.dcmread(p).SOPInstanceUID: p for p in output_files(out)}
-    from anonymizer.secret import load_key_file
+    from anonymizer.keys.secret import load_key_file
 
     secret = load_key_file(out.parent / "project.key")
     mapping = {}
@@ -135,7 +135,7 @@ def _references(ds: pydicom.Dataset) -> list[str]:
 
 def test_every_reference_resolves_and_file_meta_matches(sample: Sample, research) -> None:
     out, key, _ = research
-    from anonymizer.secret import load_key_file
+    from anonymizer.keys.secret import load_key_file
 
     secret = load_key_file(key)
     pairs = _by_input(sample, out)

@@ -15,13 +15,13 @@ import pydicom
 import pytest
 
 from anonymizer.errors import KeyFileError
-from anonymizer.layout import DEFAULT_LAYOUT
-from anonymizer.runner import run
-from anonymizer.sample import Sample, write_sample
-from anonymizer.secret import Secret, load_key_file
-from anonymizer.state import StateStore
-from anonymizer.vault import MemoryVault, SqliteVault, TokenCollisionError, VaultError
-from anonymizer.worker import WorkerConfig
+from anonymizer.keys.secret import Secret, load_key_file
+from anonymizer.keys.vault import MemoryVault, SqliteVault, TokenCollisionError, VaultError
+from anonymizer.pipeline.layout import DEFAULT_LAYOUT
+from anonymizer.pipeline.runner import run
+from anonymizer.pipeline.state import StateStore
+from anonymizer.pipeline.worker import WorkerConfig
+from anonymizer.testing import Sample, write_sample
 from tests.conftest import cli, make_key, output_files
 
 

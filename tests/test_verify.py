@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.sample import Sample
+from anonymizer.testing import Sample
 from tests.conftest import cli, make_key, output_files
 
 PLANTED_KINDS = {"person-name", "id", "date", "uid", "address", "institution", "phone", "text"}

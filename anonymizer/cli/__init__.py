@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
-from anonymizer import __version__
-from anonymizer.cluster import ClusterError
 from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
-from anonymizer.state import StateError
-from anonymizer.vault import VaultError
+from anonymizer.keys.vault import VaultError
+from anonymizer.pipeline.cluster import ClusterError
+from anonymizer.pipeline.state import StateError
+from anonymizer.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_USAGE, EXIT_KEY = 1, 2, 3

@@ -23,19 +23,19 @@ from anonymizer.cli.options import (
     project_option,
     vault_option,
 )
-from anonymizer.engine import Plan, planned_changes
-from anonymizer.layout import DEFAULT_LAYOUT, check_template
+from anonymizer.dicom.tags import format_tag
+from anonymizer.engine.plan import Plan, planned_changes
+from anonymizer.evidence.manifest import RunInfo, manifest, write_manifest
+from anonymizer.evidence.verify import collect, scan
+from anonymizer.evidence.verify import summary as verify_summary
+from anonymizer.keys.secret import generate_key_file
+from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.pipeline.layout import DEFAULT_LAYOUT, check_template
+from anonymizer.pipeline.runner import RunOptions, check_folders, discover, run
+from anonymizer.pipeline.state import StateStore
+from anonymizer.pipeline.worker import Worker, WorkerConfig, with_burned_in
 from anonymizer.pixels import ocr
-from anonymizer.profile import load_profile
-from anonymizer.report import RunInfo, manifest, write_manifest
-from anonymizer.runner import RunOptions, check_folders, discover, run
-from anonymizer.secret import generate_key_file
-from anonymizer.state import StateStore
-from anonymizer.tags import format_tag
-from anonymizer.vault import MemoryVault, SqliteVault, Vault
-from anonymizer.verify import collect, scan
-from anonymizer.verify import summary as verify_summary
-from anonymizer.worker import Worker, WorkerConfig, with_burned_in
+from anonymizer.profile.loader import load_profile
 
 
 @main.command()

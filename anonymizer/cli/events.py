@@ -24,10 +24,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from anonymizer.engine import Plan
-from anonymizer.report import summary_dict
-from anonymizer.runner import RunSummary
-from anonymizer.worker import FileResult
+from anonymizer.engine.plan import Plan
+from anonymizer.evidence.manifest import summary_dict
+from anonymizer.pipeline.runner import RunSummary
+from anonymizer.pipeline.worker import FileResult
 
 
 class Events:

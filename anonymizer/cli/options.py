@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from anonymizer.errors import KeyFileError
-from anonymizer.secret import Secret, load_key_file
+from anonymizer.keys.secret import Secret, load_key_file
 from anonymizer.standard import OPTIONS
 
 profile_option = click.option(

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from anonymizer.cli import guarded, main
-from anonymizer.engine import Plan
-from anonymizer.profile import builtin_dir, builtin_names, load_profile, resolve_path
+from anonymizer.engine.plan import Plan
+from anonymizer.profile.loader import builtin_dir, builtin_names, load_profile, resolve_path
 from anonymizer.standard import CID_7050, OPTIONS
 
 

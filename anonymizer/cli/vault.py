@@ -11,8 +11,8 @@ import click
 from anonymizer.cli import guarded, main
 from anonymizer.cli.options import key_option, load_secret, project_option, vault_option
 from anonymizer.errors import KeyFileError
-from anonymizer.secret import load_key_file
-from anonymizer.vault import EXPORTS, SqliteVault
+from anonymizer.keys.secret import load_key_file
+from anonymizer.keys.vault import EXPORTS, SqliteVault
 
 
 def _open(vault_path: Path, key_file: Path | None, project: str | None, readonly: bool = False) -> SqliteVault:

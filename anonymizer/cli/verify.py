@@ -10,11 +10,11 @@ import click
 
 from anonymizer.cli import EXIT_FAILED, guarded, main
 from anonymizer.cli.options import option_option, profile_option
-from anonymizer.dpo_report import load_manifest, render
-from anonymizer.engine import Plan
-from anonymizer.profile import load_profile
-from anonymizer.runner import discover
-from anonymizer.verify import check_rules, collect, scan, summary
+from anonymizer.engine.plan import Plan
+from anonymizer.evidence.report import load_manifest, render
+from anonymizer.evidence.verify import check_rules, collect, scan, summary
+from anonymizer.pipeline.runner import discover
+from anonymizer.profile.loader import load_profile
 
 
 @main.command("verify")

@@ -15,8 +15,8 @@ import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from anonymizer.cleaner import TextCleaner
 from anonymizer.pixels.rules import Box
+from anonymizer.text.cleaner import TextCleaner
 
 if TYPE_CHECKING:
     import numpy as np

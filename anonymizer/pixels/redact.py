@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.multival import MultiValue
 
-from anonymizer.cleaner import date_renderings, identifier_strings
 from anonymizer.errors import InputError
 from anonymizer.pixels import codec
 from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagged, matching
+from anonymizer.text.cleaner import date_renderings, identifier_strings
 
 if TYPE_CHECKING:
     import numpy as np

@@ -33,7 +33,7 @@ from pydicom.datadict import dictionary_VR, keyword_dict
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from anonymizer import rawtext
+from anonymizer.dicom import rawtext
 
 POLICIES = ("quarantine", "ocr", "keep")
 OCR_MODES = ("all", "identifiers")

@@ -33,12 +33,13 @@ import pydicom
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
-from anonymizer import rawtext, standard
-from anonymizer.actions import values
-from anonymizer.cleaner import PATTERNS, date_renderings, identifier_strings
-from anonymizer.engine import META_KEPT, Plan, element_vr, planned_changes
-from anonymizer.reader import is_dicom, load, sniff
-from anonymizer.tags import format_tag
+from anonymizer import standard
+from anonymizer.dicom import rawtext
+from anonymizer.dicom.reader import is_dicom, load, sniff
+from anonymizer.dicom.tags import format_tag
+from anonymizer.engine.plan import META_KEPT, Plan, element_vr, planned_changes
+from anonymizer.profile.actions import values
+from anonymizer.text.cleaner import PATTERNS, date_renderings, identifier_strings
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _RICH = re.compile(r"[\w.^@+-]{3,}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from anonymizer.worker import FileResult
+from anonymizer.pipeline.worker import FileResult
 
 CHUNK = 16  # files per task
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anonymizer import __version__, standard
-from anonymizer.engine import Plan
-from anonymizer.runner import RunSummary
-from anonymizer.state import StateStore
-from anonymizer.writer import publish, write_temp
+from anonymizer import standard
+from anonymizer.engine.plan import Plan
+from anonymizer.pipeline.runner import RunSummary
+from anonymizer.pipeline.state import StateStore
+from anonymizer.pipeline.writer import publish, write_temp
+from anonymizer.version import __version__
 
 MANIFEST = "anonymizer-manifest.json"
 

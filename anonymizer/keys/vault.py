@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from anonymizer.errors import AnonymizerError, KeyFileError
-from anonymizer.secret import Secret
+from anonymizer.keys.secret import Secret
 
 Record = tuple[str, str, str]
 SCHEMA_VERSION = "1"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymizer.errors import AnonymizerError
-from anonymizer.vault import CACHE_KIB
+from anonymizer.keys.vault import CACHE_KIB
 
 
 class StateError(AnonymizerError):

@@ -6,7 +6,7 @@ through its per-VR writers: that round trip costs more than the action itself. F
 raw string element in a single-byte ISO 8859 or UTF-8 character set, :func:`view`
 decodes the value exactly as pydicom's converters do (same stripping, same splitting on
 ``\\``) and :func:`store` puts the edited value back as raw bytes exactly as pydicom's
-writers would encode it (same padding), so :mod:`anonymizer.encoder` copies it. A test
+writers would encode it (same padding), so :mod:`anonymizer.dicom.encoder` copies it. A test
 checks that files made this way equal the files made through pydicom, byte for byte.
 Anything else (other character sets, escape sequences, numbers, binary values, values
 that do not encode) returns ``None`` / ``False`` and takes pydicom's path.

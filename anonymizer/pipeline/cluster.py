@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from anonymizer.chunks import CHUNK, Chunks
 from anonymizer.errors import AnonymizerError
-from anonymizer.worker import FileResult, WorkerConfig, process_files
+from anonymizer.pipeline.chunks import CHUNK, Chunks
+from anonymizer.pipeline.worker import FileResult, WorkerConfig, process_files
 
 RETRIES = 2
 # A local cluster shares the machine's cores and memory with the work: no sampling

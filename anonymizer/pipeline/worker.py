@@ -17,15 +17,15 @@ from pathlib import Path
 
 from pydicom.dataset import FileDataset
 
-from anonymizer.encoder import encode
-from anonymizer.engine import Plan, deidentify
+from anonymizer.dicom.encoder import encode
+from anonymizer.dicom.reader import is_dicom, load, read
+from anonymizer.engine.plan import Plan, deidentify
 from anonymizer.errors import ActionError, AnonymizerError, InputError
-from anonymizer.layout import relative_path
+from anonymizer.keys.secret import Secret
+from anonymizer.pipeline.layout import relative_path
+from anonymizer.pipeline.writer import write_temp
 from anonymizer.pixels import ocr, redact
-from anonymizer.profile import Profile, load_profile
-from anonymizer.reader import is_dicom, load, read
-from anonymizer.secret import Secret
-from anonymizer.writer import write_temp
+from anonymizer.profile.loader import Profile, load_profile
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 

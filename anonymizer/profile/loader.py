@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from anonymizer import standard
-from anonymizer.actions import ACTIONS, code_action
+from anonymizer.dicom.tags import Selector, SelectorError, parse_tag_selector, parse_vr_selector
 from anonymizer.errors import ProfileError
 from anonymizer.pixels.rules import OCR_MODES, POLICIES, PixelPolicy, RuleError, builtin_set, parse_fill, parse_rule
-from anonymizer.tags import Selector, SelectorError, parse_tag_selector, parse_vr_selector
+from anonymizer.profile.actions import ACTIONS, code_action
 
 TOP_KEYS = frozenset(
     {"name", "version", "description", "extends", "kind", "code", "table", "options", "rules"}
@@ -75,7 +75,7 @@ class Profile:
 def builtin_dir() -> Path:
     """Folder of the built-in profiles (installed package data, or the source tree)."""
     packaged = Path(str(files("anonymizer"))) / "profiles"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "profiles"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "profiles"
 
 
 def builtin_names() -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydicom.dataset import FileDataset
 
-from anonymizer.encoder import encode
+from anonymizer.dicom.encoder import encode
 
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 

@@ -21,10 +21,10 @@ from typing import Any, ClassVar, Protocol
 
 from pydicom.valuerep import PersonName
 
-from anonymizer.cleaner import TextCleaner
+from anonymizer.dicom.tags import format_tag
 from anonymizer.errors import ActionError
-from anonymizer.secret import Secret
-from anonymizer.tags import format_tag
+from anonymizer.keys.secret import Secret
+from anonymizer.text.cleaner import TextCleaner
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "SV", "UL", "US", "UV", "DS", "IS", "AT"})

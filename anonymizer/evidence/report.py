@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from anonymizer.errors import InputError
-from anonymizer.profile import option_description
-from anonymizer.report import MANIFEST
+from anonymizer.evidence.manifest import MANIFEST
+from anonymizer.profile.loader import option_description
 
 ACTION_WORDS = {
     "keep": "kept unchanged",

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from anonymizer.chunks import CHUNK, Chunks
 from anonymizer.errors import InputError, ProfileError
-from anonymizer.layout import disambiguate, path_key
-from anonymizer.state import StateStore
-from anonymizer.vault import TokenCollisionError, Vault
-from anonymizer.worker import FileResult, Worker, WorkerConfig, init_process, process_chunk_in_pool
-from anonymizer.writer import publish, sweep_temporaries
+from anonymizer.keys.vault import TokenCollisionError, Vault
+from anonymizer.pipeline.chunks import CHUNK, Chunks
+from anonymizer.pipeline.layout import disambiguate, path_key
+from anonymizer.pipeline.state import StateStore
+from anonymizer.pipeline.worker import FileResult, Worker, WorkerConfig, init_process, process_chunk_in_pool
+from anonymizer.pipeline.writer import publish, sweep_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def run(
 def _executor(config: WorkerConfig, options: RunOptions) -> Iterator[tuple[Callable[[int, Path], Any] | None, int]]:
     """``(submit, window)``: in-process (None), a spawn process pool, or a Dask cluster."""
     if options.dask:
-        from anonymizer.cluster import dask_submitter
+        from anonymizer.pipeline.cluster import dask_submitter
 
         with dask_submitter(options.dask, config) as dask:
             yield dask

@@ -35,8 +35,13 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
-from anonymizer import __version__, rawtext, standard
-from anonymizer.actions import (
+from anonymizer import standard
+from anonymizer.dicom import rawtext
+from anonymizer.dicom.tags import format_tag
+from anonymizer.errors import InputError
+from anonymizer.keys.secret import Secret
+from anonymizer.pixels.rules import RuleIndex
+from anonymizer.profile.actions import (
     ACTIONS,
     Action,
     FileContext,
@@ -44,12 +49,9 @@ from anonymizer.actions import (
     resolve_combined,
     values,
 )
-from anonymizer.cleaner import TextCleaner, identifier_strings
-from anonymizer.errors import InputError
-from anonymizer.pixels.rules import RuleIndex
-from anonymizer.profile import Profile, Rule
-from anonymizer.secret import Secret
-from anonymizer.tags import format_tag
+from anonymizer.profile.loader import Profile, Rule
+from anonymizer.text.cleaner import TextCleaner, identifier_strings
+from anonymizer.version import __version__
 
 IMPLEMENTATION_CLASS_UID = "2.25.160714952406958423389232520312386170093"
 IMPLEMENTATION_VERSION = f"ANONYMIZER_{__version__.replace('.', '')}"[:16]

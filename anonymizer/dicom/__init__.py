@@ -1,0 +1,1 @@
+"""Everything that touches pydicom's internals: reading, encoding, raw text, VRs, tags, traversal."""

@@ -1,0 +1,1 @@
+"""Compile a profile into a plan once; apply it to one dataset."""

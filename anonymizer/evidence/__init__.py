@@ -1,0 +1,1 @@
+"""What a run leaves as evidence: the manifest, the verifier, the report."""

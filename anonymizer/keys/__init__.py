@@ -1,0 +1,1 @@
+"""The project key and the vault: the only modules that import cryptography."""

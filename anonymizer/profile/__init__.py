@@ -1,0 +1,1 @@
+"""Profiles: YAML -> a frozen, validated Profile; the action registry."""

@@ -1,0 +1,1 @@
+"""Free text: what identifies a person in it, and cleaning it."""
