@@ -1,31 +1,55 @@
 """anonymizer-dicom: rules-based DICOM de-identification (PS3.15 Annex E).
 
->>> from anonymizer import Plan, deidentify, load_key_file, load_profile
->>> plan = Plan(load_profile("research"))                      # doctest: +SKIP
->>> outcome = deidentify(dataset, plan, load_key_file(path))   # doctest: +SKIP
+A whole run, with the same guarantees as ``anonymizer run``::
+
+    from anonymizer import Job, load_key_file
+
+    with Job("dicom-in", "dicom-out", "research", load_key_file("project.key")) as job:
+        result = job.run()
+
+One object at a time::
+
+    plan = Plan(load_profile("research"))
+    outcome = deidentify(dataset, plan, load_key_file("project.key"))
 """
 
-from anonymizer.engine.plan import Outcome, Plan, deidentify
+from anonymizer.engine.apply import Outcome, deidentify
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import (
     ActionError,
     AnonymizerError,
+    ClusterError,
+    FolderError,
     InputError,
     KeyFileError,
+    ManifestError,
     ProfileError,
+    StateError,
+    TokenCollisionError,
+    VaultError,
 )
-from anonymizer.keys.secret import Secret, generate_key_file, load_key_file
+from anonymizer.evidence.report import render_report
+from anonymizer.evidence.verify import Finding, Verification, verify
+from anonymizer.keys.secret import Secret, Subkeys, generate_key_file, load_key_file
 from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
-from anonymizer.pipeline.runner import RunOptions, RunSummary, run
-from anonymizer.pipeline.worker import FileResult, WorkerConfig
+from anonymizer.pipeline.job import Job, JobResult, run_folder
+from anonymizer.pipeline.runner import RunOptions, RunSummary
+from anonymizer.pipeline.worker import FileResult
 from anonymizer.profile.loader import Profile, Rule, load_profile
 from anonymizer.version import __version__
 
 __all__ = [
     "ActionError",
     "AnonymizerError",
+    "ClusterError",
     "FileResult",
+    "Finding",
+    "FolderError",
     "InputError",
+    "Job",
+    "JobResult",
     "KeyFileError",
+    "ManifestError",
     "MemoryVault",
     "Outcome",
     "Plan",
@@ -36,12 +60,18 @@ __all__ = [
     "RunSummary",
     "Secret",
     "SqliteVault",
+    "StateError",
+    "Subkeys",
+    "TokenCollisionError",
     "Vault",
-    "WorkerConfig",
+    "VaultError",
+    "Verification",
     "__version__",
     "deidentify",
     "generate_key_file",
     "load_key_file",
     "load_profile",
-    "run",
+    "render_report",
+    "run_folder",
+    "verify",
 ]

@@ -1,15 +1,24 @@
-"""One exception tree for the whole package.
+"""One exception tree for the whole package; every class has a stable ``code``.
 
 ::
 
-    AnonymizerError                 code "error"
-    +-- ProfileError                code "profile"     bad YAML, unknown key/action (file:line)
-    +-- KeyFileError                code "key"         missing, unreadable or malformed key
-    +-- InputError                  code per reason    one input file cannot be processed
-    +-- ActionError                 code "action"      an action cannot apply to an element
+    AnonymizerError                 "error"
+    +-- ProfileError                "profile"          bad YAML, unknown key/action (file:line)
+    +-- KeyFileError                "key"              missing, unreadable or malformed key
+    +-- VaultError                  "vault"            the vault cannot be opened or used
+    +-- StateError                  "state"            the state is locked, foreign or damaged
+    +-- FolderError                 "folders"          IN, OUT, vault and state overlap
+    +-- ManifestError               "manifest"         OUT's manifest is missing or disagrees with OUT
+    +-- ClusterError                "cluster"          the Dask cluster cannot be reached
+    +-- InputError                  per reason         one input file cannot be processed
+    |   +-- TokenCollisionError     "token-collision"  one token would stand for two originals
+    +-- ActionError                 "action"           an action cannot apply to an element
 
-Messages carry only safe fields: tag, keyword, VR, action, profile file:line, counts,
-reason codes. Never a DICOM value, a token, a key or an input path.
+The command line maps codes to exit codes in one table (``anonymizer.cli``). Messages
+carry only safe fields: tag, keyword, VR, action, profile file:line, counts, reason
+codes. Never a DICOM value, a token, a key or an input path. Errors of the libraries
+underneath (cryptography, sqlite3, pydicom) are wrapped where they are called, their
+messages dropped (``raise ... from None``): they can quote values.
 """
 
 from __future__ import annotations
@@ -22,7 +31,17 @@ class AnonymizerError(Exception):
 
 
 class ProfileError(AnonymizerError):
-    """A profile is invalid; the message names the file, the line and the key."""
+    """A profile is invalid; the message names the file, the line and the key.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in safe words.
+    source : str
+        The profile file as the user named it (or ``<profile>``).
+    line : int or None
+        The 1-based line in ``source``.
+    """
 
     code = "profile"
 
@@ -34,13 +53,51 @@ class ProfileError(AnonymizerError):
 
 
 class KeyFileError(AnonymizerError):
-    """The project key cannot be loaded."""
+    """The project key cannot be loaded, or it does not open the vault."""
 
     code = "key"
 
 
+class VaultError(AnonymizerError):
+    """The vault cannot be used (message: what and why, never a value or a token)."""
+
+    code = "vault"
+
+
+class StateError(AnonymizerError):
+    """The run state cannot be used: locked by another run, bound to another OUT, damaged."""
+
+    code = "state"
+
+
+class FolderError(AnonymizerError):
+    """IN, OUT, the vault and the state folder are placed so that a run cannot be safe."""
+
+    code = "folders"
+
+
+class ManifestError(AnonymizerError):
+    """OUT has no manifest, or its manifest and its files disagree."""
+
+    code = "manifest"
+
+
+class ClusterError(AnonymizerError):
+    """The Dask cluster cannot be reached or started."""
+
+    code = "cluster"
+
+
 class InputError(AnonymizerError):
-    """One input file cannot be de-identified; ``reason`` is a stable code."""
+    """One input file cannot be de-identified; ``reason`` is a stable code.
+
+    Parameters
+    ----------
+    reason : str
+        A reason code from the README's list (``truncated``, ``burned-in``, ...).
+    detail : str
+        Safe details only (tag, keyword, VR, the name of an exception class).
+    """
 
     code = "input"
 
@@ -48,6 +105,16 @@ class InputError(AnonymizerError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class TokenCollisionError(InputError):
+    """One token would stand for two different originals in one namespace."""
+
+    code = "token-collision"
+
+    def __init__(self, namespace: str):
+        super().__init__("token-collision", f"namespace {namespace}")
+        self.namespace = namespace
 
 
 class ActionError(AnonymizerError):

@@ -10,7 +10,8 @@ from pydicom.dataelem import DataElement
 from anonymizer.errors import ActionError
 from anonymizer.keys.secret import Secret
 from anonymizer.profile.actions import ACTIONS, Edit, FileContext, resolve_combined
-from anonymizer.text.cleaner import PLACEHOLDER, TextCleaner, identifier_strings
+from anonymizer.text.cleaner import PLACEHOLDER, TextCleaner
+from anonymizer.text.identifiers import strings as identifier_strings
 
 
 def ctx(secret: Secret, identifiers: tuple[str, ...] = ()) -> FileContext:

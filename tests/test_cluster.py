@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from anonymizer.engine.plan import Plan
 from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.keys.secret import load_key_file
 from anonymizer.keys.vault import SqliteVault
@@ -15,6 +16,7 @@ from anonymizer.pipeline.layout import DEFAULT_LAYOUT
 from anonymizer.pipeline.runner import RunOptions, run
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import FileResult, WorkerConfig
+from anonymizer.profile.loader import load_profile
 from anonymizer.testing import write_flat_corpus
 from tests.conftest import cli
 from tests.test_pipeline import tree
@@ -53,7 +55,7 @@ def test_a_lost_worker_is_retried_and_each_output_written_once(corpus: Path, tmp
         secret = load_key_file(key_file)
         vault = SqliteVault(tmp_path / "vault.db", secret)
         state = StateStore(tmp_path / "state", tmp_path / "out", "lost-worker")
-        config = WorkerConfig("research", (), vault.secret, DEFAULT_LAYOUT, tmp_path / "out")
+        config = WorkerConfig(Plan(load_profile("research")), vault.secret.subkeys, DEFAULT_LAYOUT, tmp_path / "out")
         options = RunOptions(dask=cluster.scheduler_address, batch=7)
         summary = run(corpus, config, vault, state, kill_one_worker, options)
         state.close()

@@ -24,9 +24,9 @@ from anonymizer.dicom import encoder, rawtext
 from anonymizer.engine.plan import Plan
 from anonymizer.keys.secret import Secret
 from anonymizer.pipeline.worker import prepare
-from anonymizer.profile.actions import values
 from anonymizer.profile.loader import load_profile
 from anonymizer.testing import template_path
+from anonymizer.text.identifiers import values
 from tests.factory import SOP, dataset
 
 DATA = Path(template_path("CT_small.dcm")).parent

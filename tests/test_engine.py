@@ -6,7 +6,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anonymizer.engine.plan import IMPLEMENTATION_CLASS_UID, Plan, deidentify
+from anonymizer.engine.apply import deidentify
+from anonymizer.engine.marks import IMPLEMENTATION_CLASS_UID
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import InputError
 from anonymizer.keys.secret import Secret
 from anonymizer.profile.loader import load_profile

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from anonymizer import standard
-from anonymizer.dicom.tags import SelectorError, parse_tag_selector, parse_vr_selector
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import ProfileError
 from anonymizer.profile.loader import builtin_names, load_profile
+from anonymizer.profile.selector import SelectorError, parse_tag_selector, parse_vr_selector
 
 
 def write(tmp_path: Path, text: str, name: str = "p.yaml") -> str:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anonymizer.engine.plan import Plan, deidentify
+from anonymizer.engine.apply import deidentify
+from anonymizer.engine.plan import Plan
 from anonymizer.keys.secret import Secret
 from anonymizer.profile.loader import load_profile
 from tests.factory import SOP, dataset

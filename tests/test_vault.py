@@ -14,13 +14,15 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anonymizer.errors import KeyFileError
-from anonymizer.keys.secret import Secret, load_key_file
-from anonymizer.keys.vault import MemoryVault, SqliteVault, TokenCollisionError, VaultError
+from anonymizer.engine.plan import Plan
+from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
+from anonymizer.keys.secret import Secret, Subkeys, load_key_file
+from anonymizer.keys.vault import MemoryVault, SqliteVault
 from anonymizer.pipeline.layout import DEFAULT_LAYOUT
 from anonymizer.pipeline.runner import run
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import WorkerConfig
+from anonymizer.profile.loader import load_profile
 from anonymizer.testing import Sample, write_sample
 from tests.conftest import cli, make_key, output_files
 
@@ -167,7 +169,7 @@ def test_rotation_keeps_outputs_and_retires_the_old_key(sample: Sample, tmp_path
     assert before == after
 
 
-class TinyTokenSecret(Secret):
+class TinyTokens(Subkeys):
     """Every value gets the same token: a forced collision."""
 
     def token(self, namespace: str, value: str, length: int = 16) -> str:
@@ -175,9 +177,10 @@ class TinyTokenSecret(Secret):
 
 
 def test_a_token_collision_fails_the_file_and_never_merges_patients(sample: Sample, tmp_path: Path) -> None:
-    secret = TinyTokenSecret(os.urandom(32))
+    secret = Secret(os.urandom(32))
     vault = SqliteVault(tmp_path / "vault.db", secret)
-    config = WorkerConfig("research", (), vault.secret, DEFAULT_LAYOUT, tmp_path / "out")
+    keys = TinyTokens(vault.secret.subkeys.keys, secret.project, secret.fingerprint)
+    config = WorkerConfig(Plan(load_profile("research")), keys, DEFAULT_LAYOUT, tmp_path / "out")
     state = StateStore(None, None, "test")
     summary = run(sample.files[0].parents[1], config, vault, state)
     vault.close()

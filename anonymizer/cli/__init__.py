@@ -13,35 +13,37 @@ from typing import Any, TypeVar
 
 import click
 
-from anonymizer.errors import AnonymizerError, InputError, KeyFileError, ProfileError
-from anonymizer.keys.vault import VaultError
-from anonymizer.pipeline.cluster import ClusterError
-from anonymizer.pipeline.state import StateError
+from anonymizer.errors import AnonymizerError
 from anonymizer.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_FAILED, EXIT_USAGE, EXIT_KEY = 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_KEY = 0, 1, 2, 3
+# Every error code (anonymizer.errors) and the exit code it ends a command with.
+EXIT_CODES = {
+    "profile": EXIT_USAGE,
+    "folders": EXIT_USAGE,
+    "state": EXIT_USAGE,
+    "cluster": EXIT_USAGE,
+    "key": EXIT_KEY,
+    "vault": EXIT_KEY,
+    "manifest": EXIT_FAILED,
+    "input": EXIT_FAILED,
+    "token-collision": EXIT_FAILED,
+    "action": EXIT_FAILED,
+    "error": EXIT_FAILED,
+}
 
 
 def guarded(func: F) -> F:
-    """Turn library errors into one line on stderr and the documented exit code."""
+    """Turn library errors into one line on stderr and the exit code :data:`EXIT_CODES` gives."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ClusterError as exc:
-            click.echo(f"error: {exc.code}: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except (KeyFileError, VaultError) as exc:
-            click.echo(f"error: {exc.code}: {exc}", err=True)
-            sys.exit(EXIT_KEY)
-        except (ProfileError, InputError, StateError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
         except AnonymizerError as exc:
             click.echo(f"error: {exc.code}: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
+            sys.exit(EXIT_CODES.get(exc.code, EXIT_FAILED))
 
     return wrapper  # type: ignore[return-value]
 

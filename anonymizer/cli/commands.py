@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import os
-import time
-import uuid
+import warnings
 from pathlib import Path
 
 import click
@@ -24,16 +21,12 @@ from anonymizer.cli.options import (
     vault_option,
 )
 from anonymizer.dicom.tags import format_tag
-from anonymizer.engine.plan import Plan, planned_changes
-from anonymizer.evidence.manifest import RunInfo, manifest, write_manifest
-from anonymizer.evidence.verify import collect, scan
-from anonymizer.evidence.verify import summary as verify_summary
+from anonymizer.engine.apply import planned_changes
+from anonymizer.engine.plan import Plan
 from anonymizer.keys.secret import generate_key_file
-from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT, check_template
-from anonymizer.pipeline.runner import RunOptions, check_folders, discover, run
-from anonymizer.pipeline.state import StateStore
-from anonymizer.pipeline.worker import Worker, WorkerConfig, with_burned_in
+from anonymizer.pipeline.job import Job
+from anonymizer.pipeline.runner import RunOptions
+from anonymizer.pipeline.worker import with_burned_in
 from anonymizer.pixels import ocr
 from anonymizer.profile.loader import load_profile
 
@@ -131,70 +124,18 @@ def run_command(
     plan = Plan(with_burned_in(load_profile(profile_name, options), burned_in))
     if plan.profile.pixels.burned_in == "ocr" and (why := ocr.unavailable()) is not None:
         raise click.UsageError(why)
-    template = layout or plan.profile.layout or DEFAULT_LAYOUT
-    check_template(template)
-    state_dir = state_dir or default_state_dir(vault_path, out_dir)
-    check_folders(in_dir, out_dir, vault_path, state_dir)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
-    run_id = uuid.uuid4().hex
-    vault: Vault
-    if dry_run:
-        vault = MemoryVault()
-        if vault_path.is_file():  # the pseudonyms a real run would give
-            secret = SqliteVault(vault_path, secret, readonly=True).secret
-    else:
-        sqlite = SqliteVault(vault_path, secret, run_id=run_id)
-        vault, secret = sqlite, sqlite.secret
-    state = StateStore(None if dry_run else state_dir, None if dry_run else out_dir, run_id)
-    config = WorkerConfig(profile_name, options, secret, template, None if dry_run else out_dir, burned_in)
-    events = Events(log_format, run_id)
-    started = _now()
-    events.start(workers)
-    try:
-        with events.progress(lambda: sum(1 for _ in discover(in_dir))) as on_result:
-            summary = run(
-                in_dir,
-                config,
-                vault,
-                state,
-                on_result,
-                RunOptions(workers, batch_size, force, retry_failed, dask_address),
-                Worker(config, plan),
-            )
-    except BaseException:
-        if isinstance(vault, SqliteVault):
-            vault.close()  # the vault first: a file the state calls done has its tokens
-        state.close()  # commits what is done and releases the locks
-        raise
-    verification = None
-    if verify_after and not dry_run:
-        clock = time.monotonic()
-        ids = collect(discover(in_dir), plan)
-        findings, files = scan(out_dir, ids)
-        verification = verify_summary(findings, files, "against-inputs", time.monotonic() - clock, len(ids))
-        for f in findings:
-            click.echo(f"verify: {f.file}\t{f.path}\t{f.kind}", err=True)
-    if not dry_run:
-        info = RunInfo(run_id, started, _now(), secret.fingerprint, template)
-        content = manifest(plan, state, info, summary)
-        if verification is not None:
-            content["verification"] = {k: v for k, v in verification.items() if k != "findings"}
-        write_manifest(out_dir, content)
-    state.close()
-    if isinstance(vault, SqliteVault):
-        vault.close()
-    events.finish(summary, plan, secret.fingerprint)
-    raise SystemExit(summary.exit_code or (1 if verification and not verification["clean"] else 0))
-
-
-def default_state_dir(vault_path: Path, out_dir: Path) -> Path:
-    """One state folder per OUT, beside the vault: ``runs/<digest of OUT's path>``."""
-    digest = hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:16]
-    return vault_path.parent / "runs" / digest
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    run_options = RunOptions(workers, batch_size, force, retry_failed, dask_address, dry_run, verify_after)
+    job = Job(in_dir, out_dir, plan, secret, vault=vault_path, state=state_dir, layout=layout, options=run_options)
+    with job:
+        events = Events(log_format, job.run_id)
+        events.start(workers)
+        with events.progress(job.count_inputs) as on_result:
+            result = job.run(on_result)
+    for finding in result.verification.findings if result.verification is not None else []:
+        click.echo(f"verify: {finding.file}\t{finding.path}\t{finding.kind}", err=True)
+    events.finish(result.summary, plan, job.secret.fingerprint)
+    raise SystemExit(result.exit_code)
 
 
 @main.command("plan")
@@ -212,7 +153,9 @@ def plan_command(file: Path, profile_name: str, options: tuple[str, ...], show_v
     """
     plan = Plan(load_profile(profile_name, options))
     try:
-        ds = pydicom.dcmread(file)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's warnings quote values
+            ds = pydicom.dcmread(file)
     except Exception:
         click.echo("error: the file cannot be read as DICOM", err=True)
         raise SystemExit(EXIT_USAGE) from None

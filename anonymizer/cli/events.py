@@ -25,7 +25,6 @@ from rich.progress import (
 from rich.table import Table
 
 from anonymizer.engine.plan import Plan
-from anonymizer.evidence.manifest import summary_dict
 from anonymizer.pipeline.runner import RunSummary
 from anonymizer.pipeline.worker import FileResult
 
@@ -94,7 +93,7 @@ class Events:
     def finish(self, summary: RunSummary, plan: Plan, fingerprint: str) -> None:
         seconds = time.monotonic() - self.started
         if self.format == "json":
-            self._json("run-finished", seconds=round(seconds, 3), **summary_dict(summary))
+            self._json("run-finished", seconds=round(seconds, 3), **summary.as_dict())
             return
         table = Table(title=f"profile {plan.profile.name}, key {fingerprint}", show_header=False)
         table.add_row("processed", str(summary.done))

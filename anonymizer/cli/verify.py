@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -12,8 +11,7 @@ from anonymizer.cli import EXIT_FAILED, guarded, main
 from anonymizer.cli.options import option_option, profile_option
 from anonymizer.engine.plan import Plan
 from anonymizer.evidence.report import load_manifest, render
-from anonymizer.evidence.verify import check_rules, collect, scan, summary
-from anonymizer.pipeline.runner import discover
+from anonymizer.evidence.verify import verify
 from anonymizer.profile.loader import load_profile
 
 
@@ -57,23 +55,15 @@ def verify_command(
     Example:
       anonymizer verify dicom-out/ --against dicom-in/ --profile research --json findings.json
     """
-    started = time.monotonic()
-    if in_dir is not None:
-        plan = Plan(load_profile(profile_name, options))
-        ids = collect(discover(in_dir), plan)
-        findings, files = scan(out_dir, ids, show_values)
-        mode, identifiers = "against-inputs", len(ids)
-    else:
-        findings, files = check_rules(out_dir)
-        mode, identifiers = "rules", 0
-    for f in findings:
+    plan = Plan(load_profile(profile_name, options)) if in_dir is not None else None
+    outcome = verify(out_dir, in_dir, plan, show_values)
+    for f in outcome.findings:
         click.echo(f"{f.file}\t{f.path}\t{f.kind}" + (f"\t{f.value}" if show_values and f.value else ""))
-    seconds = time.monotonic() - started
-    click.echo(f"{len(findings)} findings in {files} files ({mode}, {seconds:.2f} s)", err=True)
+    summary = f"{len(outcome.findings)} findings in {outcome.files} files ({outcome.mode}, {outcome.seconds:.2f} s)"
+    click.echo(summary, err=True)
     if json_file is not None:
-        content = summary(findings, files, mode, seconds, identifiers)
-        json_file.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    raise SystemExit(EXIT_FAILED if findings else 0)
+        json_file.write_text(json.dumps(outcome.as_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    raise SystemExit(EXIT_FAILED if outcome.findings else 0)
 
 
 @main.command("report")

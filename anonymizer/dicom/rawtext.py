@@ -22,9 +22,11 @@ from pydicom.datadict import dictionary_has_tag, dictionary_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR"})  # pydicom's default encoding
-TEXT_VRS = frozenset({"LO", "SH", "UC", "PN", "LT", "ST", "UT"})  # the character set applies
-SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})  # a backslash is text, not a delimiter
+from anonymizer.dicom import vr as vrs
+
+ASCII_VRS = vrs.ASCII  # pydicom's default encoding
+TEXT_VRS = vrs.CHARSET  # the character set applies
+SINGLE_VALUED = vrs.SINGLE_VALUED  # a backslash is text, not a delimiter
 DEFAULT = "iso8859"  # pydicom's default_encoding (ISO-IR 6 read as Latin-1)
 SIMPLE_CODECS = frozenset({"utf-8", *(f"iso8859-{n}" for n in range(1, 17))})  # codecs.lookup names
 

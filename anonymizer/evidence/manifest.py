@@ -10,15 +10,12 @@ the ``run`` block changes from one run to the next of the same inputs.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from anonymizer import standard
 from anonymizer.engine.plan import Plan
-from anonymizer.pipeline.runner import RunSummary
-from anonymizer.pipeline.state import StateStore
-from anonymizer.pipeline.writer import publish, write_temp
 from anonymizer.version import __version__
 
 MANIFEST = "anonymizer-manifest.json"
@@ -35,21 +32,24 @@ class RunInfo:
     layout: str
 
 
-def summary_dict(summary: RunSummary) -> dict[str, Any]:
-    """Counts only: done, skipped and failed by reason, elements per action."""
-    return {
-        "done": summary.done,
-        "skipped": dict(sorted(summary.skipped.items())),
-        "failed": dict(sorted(summary.failed.items())),
-        "actions": dict(sorted(summary.actions.items())),
-        "groups": dict(sorted(summary.groups.items())),
-    }
+def manifest(
+    plan: Plan, outputs: Iterable[tuple[str, str, str, str]], info: RunInfo, counts: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest as a JSON-ready mapping.
 
-
-def manifest(plan: Plan, state: StateStore, info: RunInfo, summary: RunSummary) -> dict[str, Any]:
-    """The manifest as a JSON-ready mapping."""
+    Parameters
+    ----------
+    plan : Plan
+        The plan that produced every output listed.
+    outputs : iterable of (path, SOP Instance UID, SHA-256, pixels JSON)
+        Every output in OUT, by relative path.
+    info : RunInfo
+        The run's id, times, key fingerprint and layout.
+    counts : dict
+        The run's counts (:meth:`~anonymizer.pipeline.runner.RunSummary.as_dict`).
+    """
     files = []
-    for path, uid, digest, pixels in state.outputs():
+    for path, uid, digest, pixels in outputs:
         entry: dict[str, Any] = {"path": path, "sop_instance_uid": uid, "sha256": digest}
         if pixels:
             entry["pixels"] = json.loads(pixels)  # rule names and box coordinates only
@@ -71,13 +71,10 @@ def manifest(plan: Plan, state: StateStore, info: RunInfo, summary: RunSummary) 
         },
         "files": files,
         "counts": {"files": len(files)},
-        "run": {"id": info.run_id, "started": info.started, "finished": info.finished, **summary_dict(summary)},
+        "run": {"id": info.run_id, "started": info.started, "finished": info.finished, **counts},
     }
 
 
-def write_manifest(out_dir: Path, content: dict[str, Any]) -> Path:
-    """Write the manifest atomically into ``out_dir``."""
-    data = (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")
-    path = out_dir / MANIFEST
-    publish(write_temp(data, out_dir), path)
-    return path
+def encode(content: dict[str, Any]) -> bytes:
+    """The manifest's bytes (sorted keys, one space indent, UTF-8)."""
+    return (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")

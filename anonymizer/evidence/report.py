@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from anonymizer.errors import InputError
+from anonymizer.errors import FolderError
 from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.profile.loader import option_description
 
@@ -34,11 +35,17 @@ ACTION_WORDS = {
 }
 
 
-def load_manifest(out_dir: Path) -> dict[str, Any]:
-    """The manifest of ``out_dir`` (InputError when there is none)."""
-    path = out_dir / MANIFEST
+def load_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of ``out_dir``.
+
+    Raises
+    ------
+    FolderError
+        When OUT has no manifest.
+    """
+    path = Path(out_dir) / MANIFEST
     if not path.is_file():
-        raise InputError("no-manifest", "OUT has no anonymizer-manifest.json; run 'anonymizer run' first")
+        raise FolderError("OUT has no anonymizer-manifest.json; run 'anonymizer run' first")
     content: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return content
 
@@ -63,6 +70,28 @@ def facts(manifest: dict[str, Any]) -> dict[str, Any]:
         "groups": dict(sorted(groups.items())),
         "verification": manifest.get("verification"),
     }
+
+
+def render_report(out_dir: str | os.PathLike[str], fmt: str = "html") -> str:
+    """The data protection officer's report of OUT, from its manifest.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        A folder ``anonymizer run`` wrote.
+    fmt : str
+        ``html`` (one self-contained page), ``md`` or ``json``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    FolderError
+        When OUT has no manifest.
+    """
+    return render(load_manifest(out_dir), fmt)
 
 
 def render(manifest: dict[str, Any], fmt: str) -> str:

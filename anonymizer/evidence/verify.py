@@ -22,7 +22,9 @@ identifier; never the value, unless the caller asks for it.
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -34,14 +36,18 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from anonymizer import standard
-from anonymizer.dicom import rawtext
+from anonymizer.dicom import rawtext, walk
+from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.reader import is_dicom, load, sniff
 from anonymizer.dicom.tags import format_tag
-from anonymizer.engine.plan import META_KEPT, Plan, element_vr, planned_changes
-from anonymizer.profile.actions import values
-from anonymizer.text.cleaner import PATTERNS, date_renderings, identifier_strings
+from anonymizer.engine.apply import identifying, planned_changes
+from anonymizer.engine.marks import META_KEPT
+from anonymizer.engine.plan import Plan
+from anonymizer.inputs import discover
+from anonymizer.text import identifiers
+from anonymizer.text.cleaner import PATTERNS
+from anonymizer.text.identifiers import values
 
-TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _RICH = re.compile(r"[\w.^@+-]{3,}")
 _RICH_BYTES = re.compile(rb"[A-Za-z0-9.^@+_-]{6,}")
 _ALNUM = re.compile(r"[^\W_]+")
@@ -96,22 +102,6 @@ class Identifiers:
         return len(self.tokens) + sum(len(p) for p in self.phrases.values())
 
 
-def kind_of(keyword: str, vr: str) -> str:
-    """The kind of identifier an attribute holds."""
-    if vr == "PN":
-        return "person-name"
-    if vr == "UI":
-        return "uid"
-    if vr in ("DA", "DT"):
-        return "date"
-    for word, kind in (("Address", "address"), ("Institution", "institution"), ("Telephone", "phone")):
-        if word in keyword:
-            return kind
-    if keyword.endswith(("ID", "IDs", "Number", "Numbers")) or "Identifier" in keyword:
-        return "id"
-    return "text"
-
-
 def _read(path: Path, data: bytes | None, pixels: bool = True) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -128,45 +118,39 @@ def _load(path: Path) -> tuple[bool, bytes | None]:
 
 
 Element = DataElement | rawtext.TextElement
-SCANNED_VRS = TEXT_VRS | {"UI", "DA", "DT"}
+SCANNED_VRS = vrs.TEXT | {"UI", "DA", "DT"}
 
 
-def _elements(ds: Dataset, prefix: str = "", every: bool = False) -> Iterator[tuple[str, int, Element | None]]:
-    """``(path prefix, tag, element)`` at every depth, for the VRs verification reads.
+def _elements(
+    ds: Dataset, prefix: str = "", every: bool = False
+) -> Iterator[tuple[str, int, Element | None, str | None]]:
+    """``(path prefix, tag, element, private creator)`` at every depth, for the VRs verification reads.
 
     Other elements are not decoded (pydicom's conversion of every element would cost
     more than the whole scan); with ``every`` they are yielded with ``None``. The tag
     path of an element is ``prefix + format_tag(tag)``, e.g. ``(0040,0275)[0]/(0008,0050)``.
     """
-    codec = rawtext.codec(ds)
-    for key, raw in list(ds._dict.items()):
-        vr = element_vr(ds, key, raw)
-        if vr == "SQ":
-            if every:
-                yield prefix, key, None
-            here = f"{prefix}{format_tag(key)}"
-            for n, item in enumerate(ds[key].value):
-                yield from _elements(item, f"{here}[{n}]/", every)
-        elif vr in SCANNED_VRS:
-            yield prefix, key, rawtext.view(ds, key, vr, codec) or ds[key]
+    codecs: dict[int, str | None] = {}
+    for where, container, (key, tag, _, vr, creator) in walk.deep(ds):
+        here = prefix + walk.path_text(where, tag)[: -len(format_tag(tag))]
+        if vr in SCANNED_VRS:
+            if id(container) not in codecs:
+                codecs[id(container)] = rawtext.codec(container)
+            yield here, tag, rawtext.view(container, key, vr, codecs[id(container)]) or container[key], creator
         elif every:
-            yield prefix, key, None
+            yield here, tag, None, creator
 
 
-def _add_values(ids: Identifiers, elem: Element) -> None:
-    vr, keyword = elem.VR, elem.keyword or "private"
-    kind = kind_of(keyword, vr)
-    for value in values(elem):
-        if vr in ("DA", "DT"):
-            ids.dates[keyword].add(value.strip()[:8])
-            for rendering in date_renderings(value):
+def _add_values(ids: Identifiers, elem: Element, vr: str) -> None:
+    keyword = elem.keyword or "private"
+    for found in identifiers.of_element(elem, vr):
+        if found.kind == "date":
+            ids.dates[keyword].add(found.text)
+            for rendering in identifiers.date_renderings(found.text):
                 if not rendering.isdigit():  # YYYYMMDD is checked per attribute, not as text
                     ids.add(rendering, "date")
-        elif vr == "UI":
-            ids.add(value, "uid")
-        elif vr in TEXT_VRS:
-            for text in identifier_strings(keyword, vr, value):
-                ids.add(text, kind)
+        else:
+            ids.add(found.text, found.kind)
 
 
 def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
@@ -184,7 +168,7 @@ def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
         touched = {(id(c.container), c.tag): c for c in changes}
         for elem in ds.file_meta:
             if int(elem.tag) not in META_KEPT:
-                _add_values(ids, elem)
+                _add_values(ids, elem, elem.VR)
         _gather(ds, touched, ids, inside_removed=False)
     ids.finish()
     return ids
@@ -192,28 +176,25 @@ def collect(inputs: Iterable[Path], plan: Plan) -> Identifiers:
 
 def _gather(ds: Dataset, touched: dict, ids: Identifiers, inside_removed: bool) -> None:  # type: ignore[type-arg]
     codec = rawtext.codec(ds)
-    for key, raw in list(ds._dict.items()):
-        vr = element_vr(ds, key, raw)
+    for key, _, _, vr, _ in walk.entries(ds):
         change = touched.get((id(ds), key))
         removed = inside_removed or (change is not None and change.bound.name in ("remove", "empty"))
         if vr == "SQ":
             for item in ds[key].value:
                 _gather(item, touched, ids, removed)
             continue
-        if vr not in SCANNED_VRS:
-            continue  # times, numbers and binary values identify no one on their own
+        if vr not in identifiers.SOURCE_VRS:
+            continue  # numbers and binary values identify no one on their own
         elem = rawtext.view(ds, key, vr, codec) or ds[key]
         if change is None and not inside_removed:
-            if vr != "DA" and vr != "DT":
-                kept = {v.strip().lower() for v in values(elem)}
+            if vr not in vrs.DATE:
+                kept = {v.strip().lower() for v in identifiers.values(elem)}
                 ids.kept.update(kept)
                 ids.kept_by[elem.keyword or "private"].update(kept)
             continue
-        if change is not None and change.bound.name == "generalize":
-            continue  # coarsened ages and dates identify no one on their own
-        if change is not None and change.bound.name in ("clean", "shift_date") and vr not in ("DA", "DT"):
-            continue  # cleaned text: what identifies in it comes from other elements, collected there
-        _add_values(ids, elem)
+        if change is not None and not identifying(change):
+            continue  # cleaned text and remapped UIDs: what identifies in them comes from other elements
+        _add_values(ids, elem, vr)
 
 
 def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[list[Finding], int]:
@@ -258,7 +239,7 @@ def _outside_pixels(ds: Dataset, raw: bytes) -> bytes:
 
 def _scan_dataset(ds: Dataset, ids: Identifiers) -> Iterator[tuple[str, str, str]]:
     for start, source in (("meta:", ds.file_meta), ("", ds)):
-        for prefix, tag, elem in _elements(source, start):
+        for prefix, tag, elem, _ in _elements(source, start):
             assert elem is not None
             if elem.VR in ("DA", "DT"):
                 originals = ids.dates.get(elem.keyword or "private", set())
@@ -288,7 +269,6 @@ def _match(value: str, ids: Identifiers) -> Iterator[tuple[str, str]]:
 # --- rules, without the inputs ---------------------------------------------------------
 
 _NAME_IN_PATH = re.compile(r"[\^@]|[A-Z][a-z]+ [A-Z][a-z]+")  # DICOM PN, e-mail, "Given Family"
-FREE_TEXT = frozenset({"LO", "ST", "LT", "UT", "UC"})  # SH holds codes and short labels
 
 
 def check_rules(out_dir: Path) -> tuple[list[Finding], int]:
@@ -322,14 +302,10 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
         yield format_tag(0x00280303), "missing LongitudinalTemporalInformationModified"
     if ds.get("BurnedInAnnotation") == "YES" and "113101" not in codes:
         yield format_tag(0x00280301), "burned-in annotation without Clean Pixel Data"
-    creators: dict[tuple[int, int], str] = {}
-    for prefix, tag, elem in _elements(ds, every=True):
+    for prefix, tag, elem, creator in _elements(ds, every=True):
         group, element = tag >> 16, tag & 0xFFFF
         tag_path = prefix + format_tag(tag)
-        if group & 1 and 0x10 <= element <= 0xFF:
-            creators[(group, element)] = " ".join(values(elem)).strip().lower() if elem is not None else ""
-        elif group & 1:
-            creator = creators.get((group, element >> 8), "")
+        if group & 1:
             if safe.get(f"{group:04x}|{creator}|{element & 0xFF:02x}") not in ("k", "h", "o"):  # type: ignore[attr-defined]
                 yield tag_path, "private element outside the safe list"
         elif elem is None:
@@ -339,21 +315,72 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
         elif elem.keyword in INSTANCE_UIDS and "113110" not in codes:
             if any(not v.startswith("2.25.") for v in values(elem)):
                 yield tag_path, "original-looking UID"
-        elif elem.VR in FREE_TEXT and any(PATTERNS.search(v) for v in values(elem)):
+        elif elem.VR in vrs.FREE_TEXT and any(PATTERNS.search(v) for v in values(elem)):
             yield tag_path, "identifying pattern in text"
 
 
-def summary(findings: list[Finding], files: int, mode: str, seconds: float, identifiers: int = 0) -> dict[str, object]:
-    """A PHI-free summary of a verification (for JSON output, the manifest and reports)."""
-    kinds: dict[str, int] = defaultdict(int)
-    for finding in findings:
-        kinds[finding.kind] += 1
-    return {
-        "mode": mode,
-        "files": files,
-        "identifiers": identifiers,
-        "seconds": round(seconds, 3),
-        "clean": not findings,
-        "findings_by_kind": dict(sorted(kinds.items())),
-        "findings": [{"file": f.file, "path": f.path, "kind": f.kind} for f in findings],
-    }
+@dataclass
+class Verification:
+    """The outcome of a verification: mode, counts, findings (no value unless asked for)."""
+
+    mode: str
+    files: int
+    identifiers: int
+    seconds: float
+    findings: list[Finding]
+
+    @property
+    def clean(self) -> bool:
+        """No finding."""
+        return not self.findings
+
+    def as_dict(self, findings: bool = True) -> dict[str, object]:
+        """A PHI-free summary (for JSON output, the manifest and reports)."""
+        kinds: dict[str, int] = defaultdict(int)
+        for finding in self.findings:
+            kinds[finding.kind] += 1
+        content: dict[str, object] = {
+            "mode": self.mode,
+            "files": self.files,
+            "identifiers": self.identifiers,
+            "seconds": round(self.seconds, 3),
+            "clean": self.clean,
+            "findings_by_kind": dict(sorted(kinds.items())),
+        }
+        if findings:
+            content["findings"] = [{"file": f.file, "path": f.path, "kind": f.kind} for f in self.findings]
+        return content
+
+
+def verify(
+    out_dir: str | os.PathLike[str],
+    inputs: str | os.PathLike[str] | None = None,
+    plan: Plan | None = None,
+    show_values: bool = False,
+) -> Verification:
+    """Search OUT for residual identifiers: against the inputs (with their plan) or by rules.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The de-identified files.
+    inputs : str or os.PathLike or None
+        The inputs OUT was made from; None runs the rule-based checks.
+    plan : Plan or None
+        The plan OUT was made with (needed with ``inputs``).
+    show_values : bool
+        Keep the identifying values in the findings (they are identifying!).
+
+    Returns
+    -------
+    Verification
+    """
+    started, out = time.monotonic(), Path(out_dir)
+    if inputs is None:
+        findings, files = check_rules(out)
+        return Verification("rules", files, 0, time.monotonic() - started, findings)
+    if plan is None:
+        raise ValueError("verifying against inputs needs the plan OUT was made with")
+    ids = collect(discover(Path(inputs)), plan)
+    findings, files = scan(out, ids, show_values)
+    return Verification("against-inputs", files, len(ids), time.monotonic() - started, findings)

@@ -1,8 +1,13 @@
 """The project secret: loading, subkey derivation and the keyed functions built on it.
 
-One 256-bit secret per project. HKDF-SHA256 (RFC 5869, stdlib ``hmac``) derives an
+One 256-bit secret per project. HKDF-SHA256 (RFC 5869, from ``cryptography``) derives an
 independent subkey per purpose, so tokens, UIDs and date offsets cannot be related to one
 another, and different secrets (or project labels) give unlinkable outputs.
+
+:class:`Secret` holds the key and every subkey and stays with the coordinator (the
+vault needs its ``vault`` and ``mac`` subkeys). :class:`Subkeys` holds only what a
+worker needs to de-identify (the token, UID and date subkeys): it is what travels to
+worker processes and Dask workers, never the key itself.
 """
 
 from __future__ import annotations
@@ -17,21 +22,65 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from anonymizer.errors import KeyFileError
 
 KEY_BYTES = 32
+_SALT = b"anonymizer-dicom/hkdf-salt/v1"
 _PURPOSES = ("token", "uid", "date", "vault", "mac", "fingerprint")
 DERIVATION = ("token", "uid", "date", "mac")  # kept in a vault keyring across rotations
+WORKER = ("token", "uid", "date")  # what de-identifying a file needs
 
 
-def _hkdf(key: bytes, info: bytes, length: int = 32) -> bytes:
-    prk = hmac.new(b"anonymizer-dicom/hkdf-salt/v1", key, hashlib.sha256).digest()
-    okm, block, counter = b"", b"", 1
-    while len(okm) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-        counter += 1
-    return okm[:length]
+def _hkdf(key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=_SALT, info=info).derive(key)
+
+
+def _digest(subkey: bytes, namespace: str, value: bytes) -> bytes:
+    return hmac.new(subkey, namespace.encode("utf-8") + b"\x00" + value, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class Subkeys:
+    """The keyed functions of de-identification: tokens, UIDs, date offsets.
+
+    Holds the token, UID and date subkeys only (never the project key, the vault or MAC
+    subkeys), so it can be sent to worker processes and cluster workers.
+
+    Parameters
+    ----------
+    keys : Mapping[str, bytes]
+        The ``token``, ``uid`` and ``date`` subkeys.
+    project : str
+        The project label the subkeys were derived for.
+    fingerprint : str
+        The fingerprint of the project key (for reports).
+    """
+
+    keys: Mapping[str, bytes] = field(repr=False)
+    project: str = ""
+    fingerprint: str = ""
+
+    def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:
+        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the ``purpose`` subkey."""
+        return _digest(self.keys[purpose], namespace, value)
+
+    def token(self, namespace: str, value: str, length: int = 16) -> str:
+        """Upper-case base32 token (A-Z, 2-7) of ``length`` characters (at most 52)."""
+        raw = self.digest("token", namespace, value.encode("utf-8"))
+        return base64.b32encode(raw).decode("ascii")[:length]
+
+    def uid(self, original: str) -> str:
+        """``2.25.<integer>`` from 128 bits of HMAC of the original UID (at most 44 chars)."""
+        raw = self.digest("uid", "UID", original.strip().encode("ascii", "replace"))
+        return "2.25." + str(int.from_bytes(raw[:16], "big"))
+
+    def day_offset(self, patient: str, low: int, high: int) -> int:
+        """A per-patient day offset in ``[low, high]``, keyed on ``patient``."""
+        raw = self.digest("date", "PatientID", patient.encode("utf-8"))
+        return low + int.from_bytes(raw[:8], "big") % (high - low + 1)
 
 
 @dataclass(frozen=True)
@@ -48,12 +97,18 @@ class Secret:
         Derivation subkeys (token, uid, date, mac) taken from a vault's keyring instead of
         from ``key``: after a key rotation the new key unwraps the original subkeys, so
         pseudonyms, UIDs and date shifts do not change.
+
+    Raises
+    ------
+    KeyFileError
+        When ``key`` does not have 32 bytes.
     """
 
     key: bytes = field(repr=False)
     project: str = ""
     derived: Mapping[str, bytes] | None = field(default=None, repr=False)
     _subkeys: dict[str, bytes] = field(init=False, repr=False, compare=False)
+    _worker: Subkeys = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.key) != KEY_BYTES:
@@ -68,6 +123,7 @@ class Secret:
         if self.derived is not None:
             subkeys.update({p: bytes(self.derived[p]) for p in DERIVATION})
         object.__setattr__(self, "_subkeys", subkeys)
+        object.__setattr__(self, "_worker", Subkeys({p: subkeys[p] for p in WORKER}, self.project, self.fingerprint))
 
     def derivation_subkeys(self) -> dict[str, bytes]:
         """The subkeys that make pseudonyms, UIDs and date offsets (for a vault keyring)."""
@@ -76,6 +132,11 @@ class Secret:
     def subkey(self, purpose: str) -> bytes:
         """The derived subkey for ``purpose`` (token, uid, date, vault, mac, fingerprint)."""
         return self._subkeys[purpose]
+
+    @property
+    def subkeys(self) -> Subkeys:
+        """What workers need (token, UID and date subkeys), without the key."""
+        return self._worker
 
     @property
     def fingerprint(self) -> str:
@@ -87,27 +148,34 @@ class Secret:
 
     def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:
         """HMAC-SHA256 of ``namespace || 0x00 || value`` under the purpose's subkey."""
-        msg = namespace.encode("utf-8") + b"\x00" + value
-        return hmac.new(self.subkey(purpose), msg, hashlib.sha256).digest()
+        return _digest(self.subkey(purpose), namespace, value)
 
     def token(self, namespace: str, value: str, length: int = 16) -> str:
-        """Upper-case base32 token (A-Z, 2-7) of ``length`` characters (at most 52)."""
-        raw = self.digest("token", namespace, value.encode("utf-8"))
-        return base64.b32encode(raw).decode("ascii")[:length]
+        """See :meth:`Subkeys.token`."""
+        return self.subkeys.token(namespace, value, length)
 
     def uid(self, original: str) -> str:
-        """``2.25.<integer>`` from 128 bits of HMAC of the original UID (at most 44 chars)."""
-        raw = self.digest("uid", "UID", original.strip().encode("ascii", "replace"))
-        return "2.25." + str(int.from_bytes(raw[:16], "big"))
+        """See :meth:`Subkeys.uid`."""
+        return self.subkeys.uid(original)
 
     def day_offset(self, patient: str, low: int, high: int) -> int:
-        """A per-patient day offset in ``[low, high]``, keyed on the patient's pseudonym."""
-        raw = self.digest("date", "PatientID", patient.encode("utf-8"))
-        return low + int.from_bytes(raw[:8], "big") % (high - low + 1)
+        """See :meth:`Subkeys.day_offset`."""
+        return self.subkeys.day_offset(patient, low, high)
 
 
-def generate_key_file(path: Path) -> None:
-    """Write a new random key (hex) to ``path`` with mode 0600; never overwrite."""
+def generate_key_file(path: str | os.PathLike[str]) -> None:
+    """Write a new random key (hex) to ``path`` with mode 0600; never overwrite.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write the key.
+
+    Raises
+    ------
+    KeyFileError
+        When the file exists or cannot be created.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -118,12 +186,29 @@ def generate_key_file(path: Path) -> None:
         fh.write(secrets.token_hex(KEY_BYTES) + "\n")
 
 
-def load_key_file(path: Path, project: str = "") -> Secret:
+def load_key_file(path: str | os.PathLike[str], project: str = "") -> Secret:
     """Read a key written by :func:`generate_key_file`.
 
     Refuses a key file that group or others can read (like ssh), and any content that
     is not exactly 64 hex digits. Messages never contain the key.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The key file.
+    project : str
+        The project label mixed into the derivation.
+
+    Returns
+    -------
+    Secret
+
+    Raises
+    ------
+    KeyFileError
+        Unreadable, readable by others, or not a 256-bit hex key.
     """
+    path = Path(path)
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()

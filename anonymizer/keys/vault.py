@@ -2,16 +2,17 @@
 
 A record is ``(namespace, token, original)``; ``token`` is the value as it appears in
 the output (``SUBJ-7Q2M...``, a remapped UID). :class:`SqliteVault` is the real store,
-:class:`MemoryVault` an in-memory one for tests and dry runs. This is the only module
-that imports ``cryptography``.
+:class:`MemoryVault` an in-memory one for tests and dry runs. With ``secret.py``, the
+only module that imports ``cryptography``.
 
-SQLite layout (WAL, file mode 0600)::
+SQLite layout (WAL, file mode 0600; schema version in ``PRAGMA user_version`` and in
+the ``schema`` row of ``meta``, migrations in :data:`MIGRATIONS`)::
 
-    meta(name PRIMARY KEY, value)            key check: AES-GCM of a constant
+    meta(name PRIMARY KEY, value)            key check: AES-GCM of a constant; schema
     keyring(project PRIMARY KEY, nonce, wrapped)
                                              the project's derivation subkeys (token,
-                                             uid, date), AES-GCM under the key's vault
-                                             subkey: a rotated key unwraps the same ones
+                                             uid, date, mac), AES-GCM under the key's
+                                             vault subkey: a rotated key unwraps the same ones
     entries(project, namespace, token, nonce, ciphertext, mac, created, run_id,
             PRIMARY KEY(project, namespace, token))
                                              AES-256-GCM(original), associated data
@@ -21,7 +22,9 @@ SQLite layout (WAL, file mode 0600)::
     audit(at, command, count, fingerprint)   every re-identification and export
 
 A token seen again with a different original is a collision: the file that brings it
-fails instead of two values silently sharing one pseudonym.
+fails instead of two values silently sharing one pseudonym. The check runs inside the
+write transaction that inserts the record, so two runs sharing a vault cannot give one
+token two originals either.
 """
 
 from __future__ import annotations
@@ -32,32 +35,22 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from anonymizer.errors import AnonymizerError, KeyFileError
+from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
+from anonymizer.keys.schema import MIGRATIONS
 from anonymizer.keys.secret import Secret
 
 Record = tuple[str, str, str]
-SCHEMA_VERSION = "1"
 _CHECK = b"anonymizer-dicom vault key check v1"
 EXPORTS = {"patient-ids": ("PatientID",), "uids": ("UID",), "all": None}
 CACHE_KIB = 512  # SQLite page cache per connection (the default, 2 MiB, grows RSS with the vault)
-
-
-class VaultError(AnonymizerError):
-    """The vault cannot be used (message: what and why, never a value or a token)."""
-
-    code = "vault"
-
-
-class TokenCollisionError(AnonymizerError):
-    """One token stands for two different originals in one namespace."""
-
-    code = "token-collision"
 
 
 class Vault(Protocol):
@@ -68,6 +61,8 @@ class Vault(Protocol):
     def commit(self) -> None: ...
 
     def reveal(self, namespace: str, token: str) -> str | None: ...
+
+    def close(self) -> None: ...
 
 
 class MemoryVault:
@@ -83,7 +78,7 @@ class MemoryVault:
             key = (namespace, token)
             known = staged.get(key, self._entries.get(key))
             if known is not None and known != original:
-                raise TokenCollisionError(f"token collision in namespace {namespace}")
+                raise TokenCollisionError(namespace)
             staged[key] = original
         self._entries.update(staged)
 
@@ -93,6 +88,9 @@ class MemoryVault:
     def reveal(self, namespace: str, token: str) -> str | None:
         """The original behind ``token``, or None."""
         return self._entries.get((namespace, token))
+
+    def close(self) -> None:
+        """Nothing to do in memory."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -112,16 +110,28 @@ def _seal(aead: AESGCM, plain: bytes, aad: bytes) -> tuple[bytes, bytes]:
     return nonce, aead.encrypt(nonce, plain, aad)
 
 
-class SqliteVault:
-    """The vault in one SQLite file.
+@contextmanager
+def _guarded() -> Iterator[None]:
+    """sqlite3's and cryptography's errors as a :class:`VaultError` (their messages dropped)."""
+    try:
+        yield
+    except sqlite3.DatabaseError:
+        raise VaultError("the vault file is damaged or not a vault (SQLite error)") from None
+    except InvalidTag:
+        raise VaultError("a vault entry failed authentication (tampered or damaged)") from None
 
-    Opening checks the key (a wrong key raises :class:`KeyFileError` before anything is
-    written) and loads or creates the project's keyring; :attr:`secret` is then the
-    secret every run must use.
+
+class SqliteVault:
+    """The vault in one SQLite file; a context manager that commits and closes.
+
+    Opening checks the file's integrity (``PRAGMA quick_check``) and schema version,
+    checks the key (a wrong key raises :class:`KeyFileError` before anything is written)
+    and loads or creates the project's keyring; :attr:`secret` is then the secret every
+    run must use. The vault's random :attr:`identity` names it in manifests and state.
 
     Parameters
     ----------
-    path : Path
+    path : str or os.PathLike
         The database file; created (mode 0600, folder 0700) unless ``readonly``.
     secret : Secret
         Made from the key file and the project label.
@@ -129,14 +139,26 @@ class SqliteVault:
         Stamped on every entry this instance writes.
     readonly : bool
         Open an existing vault without writing (dry runs, reveal, export, stats).
+
+    Raises
+    ------
+    VaultError
+        No vault (read-only), a damaged file, or a schema newer than this tool.
+    KeyFileError
+        The key does not open the vault.
     """
 
-    def __init__(self, path: Path, secret: Secret, run_id: str = "", readonly: bool = False):
-        self.path, self.run_id, self.readonly = path, run_id, readonly
+    def __init__(self, path: str | os.PathLike[str], secret: Secret, run_id: str = "", readonly: bool = False):
+        self.path, self.run_id, self.readonly = Path(path), run_id, readonly
         self._key = secret
-        self._staged: dict[tuple[str, str], tuple[bytes, str]] = {}  # bounded by commit()
-        self._db = self._connect()
-        self.secret = self._open_keyring(secret)
+        self._writing = False
+        with _guarded():
+            self._db = self._connect()
+            try:
+                self.secret = self._open_keyring(secret)
+            except BaseException:
+                self._db.close()
+                raise
 
     # --- opening ----------------------------------------------------------------------
 
@@ -145,60 +167,60 @@ class SqliteVault:
             if not self.path.is_file():
                 raise VaultError("no vault at the given path")
             uri = self.path.resolve().as_uri() + "?mode=ro"
-            return sqlite3.connect(uri, uri=True, isolation_level=None)
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        else:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the vault grows
-            db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value BLOB NOT NULL);
-                CREATE TABLE IF NOT EXISTS keyring(
-                    project TEXT PRIMARY KEY, nonce BLOB NOT NULL, wrapped BLOB NOT NULL);
-                CREATE TABLE IF NOT EXISTS entries(
-                    project TEXT NOT NULL, namespace TEXT NOT NULL, token TEXT NOT NULL,
-                    nonce BLOB NOT NULL, ciphertext BLOB NOT NULL, mac BLOB NOT NULL,
-                    created TEXT NOT NULL, run_id TEXT NOT NULL,
-                    PRIMARY KEY(project, namespace, token)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS audit(
-                    at TEXT NOT NULL, command TEXT NOT NULL, count INTEGER NOT NULL,
-                    fingerprint TEXT NOT NULL);
-                """
-            )
-        except sqlite3.DatabaseError:
-            raise VaultError("the vault file is not a usable SQLite database") from None
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(self.path) + suffix)
-            if side.exists():
-                side.chmod(0o600)
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the vault grows
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            db.close()
+            raise VaultError("the vault file failed its integrity check (PRAGMA quick_check)")
+        if MIGRATIONS.newer(db):
+            db.close()
+            raise VaultError("the vault was written by a newer version of anonymizer-dicom")
+        if not self.readonly:
+            MIGRATIONS.apply(db)
+            for suffix in ("-wal", "-shm"):
+                side = Path(str(self.path) + suffix)
+                if side.exists():
+                    side.chmod(0o600)
         return db
 
     def _aead(self, secret: Secret) -> AESGCM:
         return AESGCM(secret.subkey("vault"))
 
+    def _meta(self, name: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0]) if isinstance(row[0], bytes) else str(row[0]).encode()
+
     def _open_keyring(self, secret: Secret) -> Secret:
-        try:
-            check = self._db.execute("SELECT value FROM meta WHERE name = 'check'").fetchone()
-        except sqlite3.DatabaseError:
-            raise VaultError("the vault file is not a usable SQLite database") from None
+        check = self._meta("check")
         aead = self._aead(secret)
         if check is None:
             if self.readonly:
                 raise VaultError("the vault is empty")
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT INTO meta VALUES ('check', ?)", (b"".join(_seal(aead, _CHECK, b"check")),))
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (os.urandom(16).hex(),))
             self._db.execute("COMMIT")
-        else:
-            blob = bytes(check[0])
-            try:
-                aead.decrypt(blob[:12], blob[12:], b"check")
-            except InvalidTag:
-                raise KeyFileError("this key does not open the vault (wrong key or project vault)") from None
+            check = self._meta("check")
+            assert check is not None
+        try:
+            aead.decrypt(check[:12], check[12:], b"check")
+        except InvalidTag:
+            raise KeyFileError("this key does not open the vault (wrong key or project vault)") from None
+        self._check = check
+        if not self.readonly:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(MIGRATIONS.latest),))
+            if self._meta("identity") is None:  # a vault made before identities existed
+                self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (os.urandom(16).hex(),))
+        schema = self._meta("schema")
+        if schema is not None and int(schema.decode() or 0) > MIGRATIONS.latest:
+            raise VaultError("the vault was written by a newer version of anonymizer-dicom")
         row = self._db.execute("SELECT nonce, wrapped FROM keyring WHERE project = ?", (secret.project,)).fetchone()
         if row is not None:
             plain = aead.decrypt(bytes(row[0]), bytes(row[1]), b"keyring:" + secret.project.encode())
@@ -210,51 +232,77 @@ class SqliteVault:
             self._db.execute("INSERT INTO keyring VALUES (?, ?, ?)", (secret.project, nonce, wrapped))
         return secret
 
+    @property
+    def identity(self) -> str:
+        """The vault's random identity (hex), recorded in manifests and states; "" for an old read-only vault."""
+        with _guarded():
+            value = self._meta("identity")
+        return "" if value is None else value.decode()
+
     # --- writing ----------------------------------------------------------------------
 
     def _mac(self, namespace: str, original: str) -> bytes:
         return self.secret.digest("mac", f"{self.secret.project}\x00{namespace}", original.encode("utf-8"))[:16]
 
+    def _begin(self) -> None:
+        """Open the write transaction a batch's records go into; refuse a vault re-keyed meanwhile."""
+        if self._writing:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._writing = True
+        if self._meta("check") != self._check:
+            self._db.execute("ROLLBACK")
+            self._writing = False
+            raise VaultError("the vault was re-keyed while this run was using it; run again with the new key")
+
     def add(self, records: Iterable[Record]) -> None:
-        """Check ``records`` for collisions and stage them; all or nothing.
+        """Check ``records`` for collisions and write them into the open transaction; all or nothing.
 
         Raises
         ------
         TokenCollisionError
-            A token already stands for another original (in the vault or staged).
+            A token already stands for another original (committed, by any run, or in
+            this batch).
+        VaultError
+            The vault cannot be written (damaged, re-keyed meanwhile).
         """
-        batch: dict[tuple[str, str], tuple[bytes, str]] = {}
-        for namespace, token, original in records:
-            key = (namespace, token)
-            mac = self._mac(namespace, original)
-            known = batch.get(key) or self._staged.get(key)
-            known_mac = known[0] if known else self._stored_mac(namespace, token)
-            if known_mac is not None and not hmac.compare_digest(known_mac, mac):
-                raise TokenCollisionError(f"token collision in namespace {namespace}")
-            if known_mac is None:
-                batch[key] = (mac, original)
-        self._staged.update(batch)
-
-    def _stored_mac(self, namespace: str, token: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT mac FROM entries WHERE project = ? AND namespace = ? AND token = ?",
-            (self.secret.project, namespace, token),
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def commit(self) -> None:
-        """Write every staged record in one transaction (idempotent)."""
-        if not self._staged:
+        if self.readonly:
+            raise VaultError("the vault is open read-only")
+        records = list(records)
+        if not records:
             return
         aead, project, created = self._aead(self._key), self.secret.project, _now()
-        rows = []
-        for (namespace, token), (mac, original) in self._staged.items():
-            nonce, sealed = _seal(aead, original.encode("utf-8"), _aad(project, namespace, token))
-            rows.append((project, namespace, token, nonce, sealed, mac, created, self.run_id))
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        self._db.execute("COMMIT")
-        self._staged.clear()
+        with _guarded():
+            self._begin()
+            self._db.execute("SAVEPOINT file")
+            try:
+                for namespace, token, original in records:
+                    mac = self._mac(namespace, original)
+                    row = self._db.execute(
+                        "SELECT mac FROM entries WHERE project = ? AND namespace = ? AND token = ?",
+                        (project, namespace, token),
+                    ).fetchone()
+                    if row is not None:
+                        if not hmac.compare_digest(bytes(row[0]), mac):
+                            raise TokenCollisionError(namespace)
+                        continue
+                    nonce, sealed = _seal(aead, original.encode("utf-8"), _aad(project, namespace, token))
+                    self._db.execute(
+                        "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (project, namespace, token, nonce, sealed, mac, created, self.run_id),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK TO file")
+                raise
+            finally:
+                self._db.execute("RELEASE file")
+
+    def commit(self) -> None:
+        """Make the records added since the last commit durable (one transaction)."""
+        if self._writing:
+            with _guarded():
+                self._db.execute("COMMIT")
+            self._writing = False
 
     # --- reading (audited) --------------------------------------------------------------
 
@@ -263,85 +311,95 @@ class SqliteVault:
             self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (_now(), command, count, self._key.fingerprint))
 
     def _open(self, namespace: str, token: str, nonce: bytes, sealed: bytes) -> str:
-        try:
-            plain = self._aead(self._key).decrypt(nonce, sealed, _aad(self.secret.project, namespace, token))
-        except InvalidTag:
-            raise VaultError("an entry failed authentication (tampered or foreign)") from None
+        plain = self._aead(self._key).decrypt(nonce, sealed, _aad(self.secret.project, namespace, token))
         return plain.decode("utf-8")
 
     def reveal(self, namespace: str, token: str) -> str | None:
         """The original behind ``token`` in ``namespace``, or None; the use is audited."""
-        row = self._db.execute(
-            "SELECT nonce, ciphertext FROM entries WHERE project = ? AND namespace = ? AND token = ?",
-            (self.secret.project, namespace, token),
-        ).fetchone()
-        self._audit("reveal", 0 if row is None else 1)
-        return None if row is None else self._open(namespace, token, bytes(row[0]), bytes(row[1]))
+        with _guarded():
+            row = self._db.execute(
+                "SELECT nonce, ciphertext FROM entries WHERE project = ? AND namespace = ? AND token = ?",
+                (self.secret.project, namespace, token),
+            ).fetchone()
+            self._audit("reveal", 0 if row is None else 1)
+            return None if row is None else self._open(namespace, token, bytes(row[0]), bytes(row[1]))
 
     def export(self, what: str) -> Iterator[tuple[str, str, str]]:
         """``(namespace, original, token)`` for ``patient-ids``, ``uids`` or ``all``."""
         namespaces = EXPORTS[what]
-        rows = self._db.execute(
-            "SELECT namespace, token, nonce, ciphertext FROM entries WHERE project = ? ORDER BY namespace, token",
-            (self.secret.project,),
-        ).fetchall()
-        chosen = [r for r in rows if namespaces is None or r[0] in namespaces]
-        self._audit(f"export {what}", len(chosen))
-        for namespace, token, nonce, sealed in chosen:
-            yield namespace, self._open(namespace, token, bytes(nonce), bytes(sealed)), token
+        with _guarded():
+            rows = self._db.execute(
+                "SELECT namespace, token, nonce, ciphertext FROM entries WHERE project = ? ORDER BY namespace, token",
+                (self.secret.project,),
+            ).fetchall()
+            chosen = [r for r in rows if namespaces is None or r[0] in namespaces]
+            self._audit(f"export {what}", len(chosen))
+            opened = [(str(n), self._open(n, t, bytes(nonce), bytes(s)), str(t)) for n, t, nonce, s in chosen]
+        yield from opened
 
     def stats(self) -> dict[str, int]:
         """Entries per namespace for this project (no values)."""
-        rows = self._db.execute(
-            "SELECT namespace, COUNT(*) FROM entries WHERE project = ? GROUP BY namespace ORDER BY namespace",
-            (self.secret.project,),
-        )
+        with _guarded():
+            rows = self._db.execute(
+                "SELECT namespace, COUNT(*) FROM entries WHERE project = ? GROUP BY namespace ORDER BY namespace",
+                (self.secret.project,),
+            ).fetchall()
         return {str(n): int(c) for n, c in rows}
 
     def audit_log(self) -> list[tuple[str, str, int, str]]:
         """Every audited use: (time, command, count, key fingerprint)."""
-        return [tuple(r) for r in self._db.execute("SELECT at, command, count, fingerprint FROM audit")]
+        with _guarded():
+            return [tuple(r) for r in self._db.execute("SELECT at, command, count, fingerprint FROM audit")]
 
     def rotate(self, new: Secret) -> int:
         """Re-encrypt every entry, keyring and the key check under ``new``; return entries.
 
-        Pseudonyms, UIDs and date shifts do not change: the keyrings keep the original
-        derivation subkeys, now wrapped under the new key. Afterwards the old key no
-        longer opens the vault.
+        Runs in one exclusive transaction (a run sharing the vault waits, and afterwards
+        refuses to write under the old key). Pseudonyms, UIDs and date shifts do not
+        change: the keyrings keep the original derivation subkeys, now wrapped under the
+        new key. Afterwards the old key no longer opens the vault.
         """
         old_aead, new_aead = self._aead(self._key), self._aead(new)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            count = 0
-            for project, namespace, token, nonce, sealed in self._db.execute(
-                "SELECT project, namespace, token, nonce, ciphertext FROM entries"
-            ).fetchall():
-                aad = _aad(project, namespace, token)
-                plain = old_aead.decrypt(bytes(nonce), bytes(sealed), aad)
-                self._db.execute(
-                    "UPDATE entries SET nonce = ?, ciphertext = ? WHERE project = ? AND namespace = ? AND token = ?",
-                    (*_seal(new_aead, plain, aad), project, namespace, token),
-                )
-                count += 1
-            for project, nonce, wrapped in self._db.execute("SELECT project, nonce, wrapped FROM keyring").fetchall():
-                aad = b"keyring:" + str(project).encode()
-                plain = old_aead.decrypt(bytes(nonce), bytes(wrapped), aad)
-                self._db.execute(
-                    "UPDATE keyring SET nonce = ?, wrapped = ? WHERE project = ?",
-                    (*_seal(new_aead, plain, aad), project),
-                )
-            check = b"".join(_seal(new_aead, _CHECK, b"check"))
-            self._db.execute("UPDATE meta SET value = ? WHERE name = 'check'", (check,))
-            self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (_now(), "rotate", count, new.fingerprint))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._key = new
+        with _guarded():
+            self.commit()
+            self._db.execute("BEGIN EXCLUSIVE")
+            try:
+                rows = self._db.execute("SELECT project, namespace, token, nonce, ciphertext FROM entries").fetchall()
+                for project, namespace, token, nonce, sealed in rows:
+                    aad = _aad(project, namespace, token)
+                    fresh = _seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(sealed), aad), aad)
+                    where = "project = ? AND namespace = ? AND token = ?"
+                    self._db.execute(
+                        f"UPDATE entries SET nonce = ?, ciphertext = ? WHERE {where}",
+                        (*fresh, project, namespace, token),
+                    )
+                for project, nonce, wrapped in self._db.execute(
+                    "SELECT project, nonce, wrapped FROM keyring"
+                ).fetchall():
+                    aad = b"keyring:" + str(project).encode()
+                    fresh = _seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(wrapped), aad), aad)
+                    self._db.execute("UPDATE keyring SET nonce = ?, wrapped = ? WHERE project = ?", (*fresh, project))
+                count = len(rows)
+                check = b"".join(_seal(new_aead, _CHECK, b"check"))
+                self._db.execute("UPDATE meta SET value = ? WHERE name = 'check'", (check,))
+                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (_now(), "rotate", count, new.fingerprint))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._key, self._check = new, check
         return count
 
     def close(self) -> None:
-        """Commit what is staged and close the database."""
-        if not self.readonly:
-            self.commit()
-        self._db.close()
+        """Commit what was added and close the database."""
+        try:
+            if not self.readonly:
+                self.commit()
+        finally:
+            self._db.close()
+
+    def __enter__(self) -> SqliteVault:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

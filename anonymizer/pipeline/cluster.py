@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from anonymizer.errors import AnonymizerError
+from anonymizer.errors import ClusterError
 from anonymizer.pipeline.chunks import CHUNK, Chunks
-from anonymizer.pipeline.worker import FileResult, WorkerConfig, process_files
+from anonymizer.pipeline.worker import WorkerConfig, process_files
 
 RETRIES = 2
 # A local cluster shares the machine's cores and memory with the work: no sampling
@@ -31,12 +31,6 @@ LOCAL_CONFIG = {
     "distributed.admin.low-level-log-length": 100,
 }
 CONNECT_SECONDS = 10
-
-
-class ClusterError(AnonymizerError):
-    """The Dask cluster cannot be reached or started."""
-
-    code = "cluster"
 
 
 @contextmanager
@@ -78,6 +72,3 @@ def dask_submitter(address: str, config: WorkerConfig) -> Iterator[tuple[Callabl
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-__all__ = ["ClusterError", "FileResult", "dask_submitter"]

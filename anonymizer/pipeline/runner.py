@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from anonymizer.errors import InputError, ProfileError
-from anonymizer.keys.vault import TokenCollisionError, Vault
+from anonymizer.errors import FolderError, InputError, ProfileError, TokenCollisionError
+from anonymizer.inputs import discover
+from anonymizer.keys.vault import Vault
 from anonymizer.pipeline.chunks import CHUNK, Chunks
 from anonymizer.pipeline.layout import disambiguate, path_key
 from anonymizer.pipeline.state import StateStore
@@ -45,7 +46,9 @@ class RunOptions:
     batch: int = 256
     force: bool = False  # redo inputs done before
     retry_failed: bool = False  # redo inputs that failed before
-    dask: str | None = None  # a scheduler address, or local:N (see anonymizer.cluster)
+    dask: str | None = None  # a scheduler address, or local:N (see anonymizer.pipeline.cluster)
+    dry_run: bool = False  # de-identify in memory; write nothing (OUT, vault, state)
+    verify: bool = False  # search OUT for the inputs' identifiers afterwards (Job)
 
 
 @dataclass
@@ -68,23 +71,20 @@ class RunSummary:
         else:
             self.skipped[result.reason] += 1
 
+    def as_dict(self) -> dict[str, Any]:
+        """Counts only: done, skipped and failed by reason, elements per action and group."""
+        return {
+            "done": self.done,
+            "skipped": dict(sorted(self.skipped.items())),
+            "failed": dict(sorted(self.failed.items())),
+            "actions": dict(sorted(self.actions.items())),
+            "groups": dict(sorted(self.groups.items())),
+        }
+
     @property
     def exit_code(self) -> int:
         """0 when no file failed, 1 otherwise."""
         return 1 if self.failed else 0
-
-
-def discover(root: Path) -> Iterator[Path]:
-    """Every regular file under ``root``, in sorted order, symlinked folders not followed."""
-    if root.is_file():
-        yield root
-        return
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(folder, name)
-            if path.is_file():
-                yield path
 
 
 def check_folders(in_dir: Path, out_dir: Path, *others: Path) -> None:
@@ -92,10 +92,10 @@ def check_folders(in_dir: Path, out_dir: Path, *others: Path) -> None:
     the vault or state inside OUT."""
     src, dst = in_dir.resolve(), out_dir.resolve()
     if src == dst or src in dst.parents or dst in src.parents:
-        raise InputError("folders", "OUT and IN must not contain one another")
+        raise FolderError("OUT and IN must not contain one another")
     for other in others:
         if dst in other.resolve().parents or other.resolve() == dst:
-            raise InputError("folders", "the vault and the state must not live inside OUT")
+            raise FolderError("the vault and the state must not live inside OUT")
 
 
 _Item = tuple[int, Path, os.stat_result]
@@ -152,10 +152,29 @@ def run(
     state: StateStore,
     on_result: Callable[[FileResult], None] = lambda r: None,
     options: RunOptions = RunOptions(),
-    worker: Worker | None = None,
 ) -> RunSummary:
-    """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run)."""
-    worker = worker or Worker(config)
+    """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run).
+
+    Parameters
+    ----------
+    in_dir : Path
+        The inputs (a folder, or one file).
+    config : WorkerConfig
+        Plan, subkeys, layout and OUT for the workers.
+    vault : Vault
+        Where the reversible tokens go (checked for collisions in input order).
+    state : StateStore
+        What earlier runs did; what this one does.
+    on_result : callable
+        Called with each result in input order; what it raises propagates.
+    options : RunOptions
+        Workers, commit size, what to redo, Dask.
+
+    Returns
+    -------
+    RunSummary
+    """
+    worker = Worker(config)
     out_dir = config.out_dir
     if out_dir is not None and sweep_temporaries(out_dir):
         log.info("removed temporary files of an interrupted run")
@@ -252,6 +271,6 @@ def _settle(result: FileResult, out_dir: Path | None, vault: Vault, state: State
     except Exception as exc:
         if temp is not None:
             temp.unlink(missing_ok=True)
-        reason = exc.code if isinstance(exc, TokenCollisionError) else "io"
+        reason = exc.reason if isinstance(exc, InputError) else "io"
         return FileResult(result.ordinal, "failed", reason)
     return replace(result, output=output, temp="")

@@ -22,15 +22,35 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
-from anonymizer.errors import AnonymizerError
+from anonymizer.errors import StateError
 from anonymizer.keys.vault import CACHE_KIB
+from anonymizer.migrations import Migrations
+
+MIGRATIONS = Migrations("state")
 
 
-class StateError(AnonymizerError):
-    """The state cannot be used: locked, or it belongs to another OUT."""
+@MIGRATIONS
+def create_tables(db: sqlite3.Connection) -> None:
+    """Version 1: meta, inputs, outputs (``IF NOT EXISTS``: states made before migrations adopt it)."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS inputs(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+        " status TEXT NOT NULL, reason TEXT NOT NULL, output TEXT NOT NULL, updated TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS outputs(key TEXT PRIMARY KEY, path TEXT NOT NULL, sop_uid TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL)"
+    )
 
-    code = "state"
+
+@MIGRATIONS
+def add_pixels_column(db: sqlite3.Connection) -> None:
+    """Version 2: outputs.pixels, the redacted boxes (rule names and coordinates) of each output."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outputs)")}
+    if "pixels" not in columns:  # states written by the version that added the column without a migration
+        db.execute("ALTER TABLE outputs ADD COLUMN pixels TEXT NOT NULL DEFAULT ''")
 
 
 @dataclass(frozen=True)
@@ -64,37 +84,40 @@ class StateStore:
         self._locks: list[int] = []
         self._pending: dict[str, tuple[str, str, str, str]] = {}  # key -> (path, sop_uid, sha256, pixels)
         self._log = None
-        if folder is None:
-            self._db = sqlite3.connect(":memory:", isolation_level=None)
-        else:
+        if folder is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._locks.append(_lock(folder))
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 self._locks.append(_lock(out_dir))
-            self._db = sqlite3.connect(folder / "state.db", isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the state grows
-            (folder / "state.db").chmod(0o600)
+        try:
+            self._db = self._connect(folder)
+            MIGRATIONS.apply(self._db)
+            if out_dir is not None:
+                self._bind(out_dir)
+            self._db.execute("BEGIN")
+        except ValueError:
+            self._release()
+            raise StateError("the state was written by a newer version of anonymizer-dicom") from None
+        except sqlite3.DatabaseError:
+            self._release()
+            raise StateError("the state database is damaged; give --state a new folder") from None
+        except StateError:
+            self._release()
+            raise
+        if folder is not None:
             log_fd = os.open(folder / f"run-{run_id}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._log = os.fdopen(log_fd, "a", encoding="utf-8")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS inputs(
-                path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                status TEXT NOT NULL, reason TEXT NOT NULL, output TEXT NOT NULL, updated TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS outputs(
-                key TEXT PRIMARY KEY, path TEXT NOT NULL, sop_uid TEXT NOT NULL, sha256 TEXT NOT NULL,
-                pixels TEXT NOT NULL DEFAULT '');
-            """
-        )
-        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(outputs)")}
-        if "pixels" not in columns:  # a state written before pixel redaction existed
-            self._db.execute("ALTER TABLE outputs ADD COLUMN pixels TEXT NOT NULL DEFAULT ''")
-        if out_dir is not None:
-            self._bind(out_dir)
-        self._db.execute("BEGIN")
+
+    @staticmethod
+    def _connect(folder: Path | None) -> sqlite3.Connection:
+        if folder is None:
+            return sqlite3.connect(":memory:", isolation_level=None)
+        db = sqlite3.connect(folder / "state.db", isolation_level=None, timeout=30)
+        (folder / "state.db").chmod(0o600)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the state grows
+        return db
 
     def _bind(self, out_dir: Path) -> None:
         target = str(out_dir.resolve())
@@ -151,11 +174,26 @@ class StateStore:
 
     def close(self) -> None:
         """Commit, close, release the locks."""
-        self.commit()
-        self._db.execute("COMMIT")
-        self._db.close()
+        try:
+            self.commit()
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError:
+            raise StateError("the state database cannot be written (damaged or full disk)") from None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if hasattr(self, "_db"):
+            self._db.close()
         if self._log is not None:
             self._log.close()
         for fd in self._locks:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+        self._locks.clear()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

@@ -19,13 +19,15 @@ from pydicom.dataset import FileDataset
 
 from anonymizer.dicom.encoder import encode
 from anonymizer.dicom.reader import is_dicom, load, read
-from anonymizer.engine.plan import Plan, deidentify
+from anonymizer.engine.apply import deidentify, identifiers_of
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import ActionError, AnonymizerError, InputError
-from anonymizer.keys.secret import Secret
+from anonymizer.keys.secret import Secret, Subkeys
 from anonymizer.pipeline.layout import relative_path
 from anonymizer.pipeline.writer import write_temp
 from anonymizer.pixels import ocr, redact
-from anonymizer.profile.loader import Profile, load_profile
+from anonymizer.profile.loader import Profile
+from anonymizer.text import identifiers
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
@@ -55,17 +57,30 @@ class FileResult:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What a worker process needs to rebuild the plan and the secret (picklable)."""
+    """What a worker needs: the compiled plan, the keyed functions, the layout (picklable).
 
-    profile: str
-    options: tuple[str, ...]
-    secret: Secret
+    The plan travels compiled (its digest is the one the coordinator records), and the
+    keys travel as :class:`~anonymizer.keys.secret.Subkeys`: never the project key.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled profile.
+    keys : Subkeys
+        Token, UID and date subkeys.
+    layout : str
+        The output path template.
+    out_dir : Path or None
+        OUT; None for a dry run (nothing written).
+    """
+
+    plan: Plan
+    keys: Subkeys
     layout: str
-    out_dir: Path | None  # None: dry run, nothing written
-    burned_in: str | None = None  # overrides the profile's pixels.burned_in (--burned-in)
+    out_dir: Path | None
 
 
-def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileResult, FileDataset | None]:
+def prepare(ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys) -> tuple[FileResult, FileDataset | None]:
     """Read and de-identify one file in memory; never raises for a bad input."""
     try:
         data = load(path)
@@ -79,8 +94,8 @@ def prepare(ordinal: int, path: Path, plan: Plan, secret: Secret) -> tuple[FileR
             ds = read(path, data)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
-        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules)
-        outcome = deidentify(ds, plan, secret)
+        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules, lambda: _ocr_texts(ds, plan))
+        outcome = deidentify(ds, plan, keys)
         if pixels.status == "redacted":
             redact.mark_clean(ds)
             outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
@@ -105,6 +120,11 @@ def _locator(plan: Plan) -> redact.Locator | None:
     return ocr.locate
 
 
+def _ocr_texts(ds: FileDataset, plan: Plan) -> list[str]:
+    """The object's own identifying strings OCR text is compared with (``ocr: identifiers``)."""
+    return identifiers.texts(identifiers_of(ds, plan))
+
+
 def with_burned_in(profile: Profile, policy: str | None) -> Profile:
     """``profile`` with its burned-in policy replaced (the CLI's ``--burned-in``)."""
     return profile if policy is None else replace(profile, pixels=replace(profile.pixels, burned_in=policy))
@@ -126,13 +146,13 @@ def failure(ordinal: int, exc: BaseException) -> FileResult:
 class Worker:
     """Processes inputs one at a time with a plan compiled once."""
 
-    def __init__(self, config: WorkerConfig, plan: Plan | None = None):
+    def __init__(self, config: WorkerConfig):
         self.config = config
-        self.plan = plan or Plan(with_burned_in(load_profile(config.profile, config.options), config.burned_in))
+        self.plan = config.plan
 
     def process(self, ordinal: int, path: Path) -> FileResult:
         """De-identify ``path``; write its bytes to a temporary file unless dry run."""
-        result, ds = prepare(ordinal, path, self.plan, self.config.secret)
+        result, ds = prepare(ordinal, path, self.plan, self.config.keys)
         if ds is None:
             return result
         try:
@@ -170,15 +190,7 @@ def process_files(config: WorkerConfig, files: list[tuple[int, Path]]) -> list[F
 def process_with_config(config: WorkerConfig, ordinal: int, path: Path) -> FileResult:
     """One file with the worker process's cached :class:`Worker` for ``config``."""
     key = "|".join(
-        (
-            config.profile,
-            ",".join(config.options),
-            config.layout,
-            str(config.out_dir),
-            config.secret.fingerprint,
-            config.secret.project,
-            str(config.burned_in),
-        )
+        (config.plan.digest, config.layout, str(config.out_dir), config.keys.fingerprint, config.keys.project)
     )
     worker = _CLUSTER_WORKERS.get(key)
     if worker is None:

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.multival import MultiValue
 
 from anonymizer.errors import InputError
 from anonymizer.pixels import codec
 from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagged, matching
-from anonymizer.text.cleaner import date_renderings, identifier_strings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,9 +40,16 @@ class PixelOutcome:
 
 
 def apply(
-    ds: FileDataset, policy: PixelPolicy, locator: Locator | None = None, index: RuleIndex | None = None
+    ds: FileDataset,
+    policy: PixelPolicy,
+    locator: Locator | None = None,
+    index: RuleIndex | None = None,
+    identifiers: Callable[[], list[str]] = list,
 ) -> PixelOutcome:
     """Redact ``ds``'s pixels in place as ``policy`` says (``index``: ``policy``'s, memoized).
+
+    ``identifiers`` gives the object's own identifying strings, asked for only when OCR
+    keeps just the lines that hold one (``ocr: identifiers``).
 
     Raises
     ------
@@ -74,8 +79,8 @@ def apply(
         records.append({"source": "rule", "name": rule.name, "redact": redacted, "keep": kept})
     if not rules:
         assert locator is not None
-        identifiers = None if policy.ocr == "all" else ocr_identifiers(ds)
-        found = _locate_all_frames(arr, codec.photometric(ds), locator, identifiers)
+        wanted = None if policy.ocr == "all" else identifiers()
+        found = _locate_all_frames(arr, codec.photometric(ds), locator, wanted)
         records.append({"source": "ocr", "name": f"ocr:{policy.ocr}", "redact": found, "keep": []})
     keep = _mask([box for record in records for box in record["keep"]], rows, columns)
     fills = [rule.fill if rule.fill is not None else policy.fill for rule in rules] or [policy.fill]
@@ -194,30 +199,6 @@ def _clear_overlays(ds: Dataset, region: np.ndarray) -> None:
         bits[:, oy[inside], ox[inside]] = 0
         packed = pack_bits(bits.ravel())
         ds[tag].value = packed + b"\x00" * (len(packed) % 2)
-
-
-def ocr_identifiers(ds: Dataset) -> list[str]:
-    """The object's own identifying strings OCR text is compared with (names, IDs, dates)."""
-    out: list[str] = []
-    for keyword in (
-        "PatientName",
-        "PatientID",
-        "OtherPatientIDs",
-        "AccessionNumber",
-        "InstitutionName",
-        "ReferringPhysicianName",
-        "OperatorsName",
-        "StationName",
-    ):
-        elem = ds.get(keyword)
-        if elem is None:
-            continue
-        vr = ds[keyword].VR
-        for value in elem if isinstance(elem, MultiValue) else [elem]:
-            out += identifier_strings(keyword, vr, str(value))
-    for keyword in ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
-        out += date_renderings(str(ds.get(keyword, "") or ""))
-    return out
 
 
 def mark_clean(ds: Dataset) -> None:

@@ -11,40 +11,18 @@ elements of its items (``replace`` and ``clean`` also change the defaults inside
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from pydicom.valuerep import PersonName
-
+from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import format_tag
 from anonymizer.errors import ActionError
-from anonymizer.keys.secret import Secret
+from anonymizer.keys.secret import Subkeys
 from anonymizer.text.cleaner import TextCleaner
+from anonymizer.text.identifiers import Element, values
 
-TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
-NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "SV", "UL", "US", "UV", "DS", "IS", "AT"})
-BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-MAX_LENGTH = {
-    "AE": 16,
-    "AS": 4,
-    "CS": 16,
-    "DA": 8,
-    "DS": 16,
-    "DT": 26,
-    "IS": 12,
-    "LO": 64,
-    "LT": 10240,
-    "PN": 64,
-    "SH": 16,
-    "ST": 1024,
-    "TM": 14,
-    "UI": 64,
-}
 DUMMY: Mapping[str, Any] = {
     "AE": "ANONYMOUS",
     "AS": "000Y",
@@ -63,20 +41,6 @@ DUMMY: Mapping[str, Any] = {
     "UR": "urn:anonymized",
     "UT": "ANONYMIZED",
 }
-_TOKEN_FIELD = re.compile(r"\{token(?::(\d+))?\}")
-
-
-class Element(Protocol):
-    """What actions read of an element: a pydicom ``DataElement`` or a ``rawtext.TextElement``."""
-
-    @property
-    def tag(self) -> int: ...
-    @property
-    def VR(self) -> str: ...
-    @property
-    def keyword(self) -> str: ...
-    @property
-    def value(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -93,9 +57,9 @@ DELETE = Edit("delete")
 
 @dataclass
 class FileContext:
-    """Per-file state the actions read: key, patient offset, cleaner, vault records."""
+    """Per-file state the actions read: keyed functions, patient offset, cleaner, vault records."""
 
-    secret: Secret
+    secret: Subkeys
     patient_id: str
     day_offset: int
     make_cleaner: Callable[[], TextCleaner]
@@ -109,27 +73,12 @@ class FileContext:
         return self._cleaner
 
 
-def _fail(elem: Element, action: str, reason: str) -> ActionError:
+def fail(elem: Element, action: str, reason: str) -> ActionError:
     return ActionError(f"{format_tag(elem.tag)} {elem.keyword or 'private'} VR {elem.VR}: {action}: {reason}")
 
 
-def values(elem: Element) -> list[str]:
-    """The element's values as strings (multi-valued elements give several)."""
-    value = elem.value
-    if value is None or value == "":
-        return []
-    if isinstance(value, bytes):
-        return [value.decode("latin-1").rstrip("\x00 ")]
-    if isinstance(value, (str, PersonName)):
-        return [str(value)]
-    try:
-        return [str(v) for v in value]
-    except TypeError:
-        return [str(value)]
-
-
-def _set(elem: Element, items: list[str]) -> Edit:
-    if elem.VR in BINARY_VRS:  # e.g. a private UID or date read as UN
+def set_values(elem: Element, items: list[str]) -> Edit:
+    if elem.VR in vrs.BINARY:  # e.g. a private UID or date read as UN
         raw = "\\".join(items).encode("ascii")
         return Edit("set", raw + b"\x00" * (len(raw) % 2))
     if not items:
@@ -137,10 +86,10 @@ def _set(elem: Element, items: list[str]) -> Edit:
     return Edit("set", items[0] if len(items) == 1 else items)
 
 
-def _fit(elem: Element, action: str, text: str) -> str:
-    limit = MAX_LENGTH.get(elem.VR)
+def fit(elem: Element, action: str, text: str) -> str:
+    limit = vrs.max_length(elem.VR)
     if limit is not None and len(text) > limit:
-        raise _fail(elem, action, f"result longer than VR allows ({len(text)} > {limit})")
+        raise fail(elem, action, f"result longer than VR allows ({len(text)} > {limit})")
     return text
 
 
@@ -151,7 +100,7 @@ class Action:
     code: ClassVar[str]
     params: ClassVar[frozenset[str]] = frozenset()
     reads_value: ClassVar[bool] = True  # False: the engine need not decode the element
-    identifying: ClassVar[bool] = True  # the original value counts for text cleaning
+    identifying: ClassVar[bool] = True  # the original value must not survive (see engine.apply.identifying)
 
     def __init__(self, params: Mapping[str, Any], base: Path | None = None):
         self.with_ = dict(params)
@@ -163,6 +112,10 @@ class Action:
         if unknown:
             allowed = ", ".join(sorted(cls.params)) or "none"
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
+
+    def content_digest(self) -> str:
+        """A digest of what the action reads besides its parameters (a crosswalk's rows), or ``""``."""
+        return ""
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         raise NotImplementedError
@@ -215,7 +168,7 @@ class Empty(Action):
     name, code = "empty", "Z"
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        return Edit("set", b"" if elem.VR in BINARY_VRS else None)
+        return Edit("set", b"" if elem.VR in vrs.BINARY else None)
 
 
 @register
@@ -234,10 +187,10 @@ class Replace(Action):
         if "value" in self.with_:
             return Edit("set", self.with_["value"])
         if elem.VR == "UI":
-            return _set(elem, [ctx.secret.uid(v) for v in values(elem)])
+            return set_values(elem, [ctx.secret.uid(v) for v in values(elem)])
         if elem.VR in DUMMY:
             return Edit("set", DUMMY[elem.VR])
-        if elem.VR in NUMBER_VRS:
+        if elem.VR in vrs.NUMBER:
             return Edit("set", 0)
         return Edit("set", b"\x00\x00")
 
@@ -253,189 +206,17 @@ class RemapUid(Action):
     ``{tag: StudyInstanceUID, action: remap_uid}``
     """
 
-    name, code, identifying = "remap_uid", "U", False
+    name, code = "remap_uid", "U"
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if elem.VR not in ("UI", "UN", "OB"):
-            raise _fail(elem, self.name, "not a UID")
+            raise fail(elem, self.name, "not a UID")
         out = []
         for original in values(elem):
             new = ctx.secret.uid(original)
             ctx.records.append(("UID", new, original.strip()))
             out.append(new)
-        return _set(elem, out)
-
-
-class _Token(Action):
-    """Shared by hash and pseudonymize: a keyed token that fits the VR."""
-
-    params = frozenset({"length", "namespace"})
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
-        super().validate(params, base)
-        length = params.get("length", 16)
-        if not isinstance(length, int) or not 4 <= length <= 52:
-            raise ValueError("length must be an integer from 4 to 52")
-
-    def _token(self, elem: Element, ctx: FileContext, value: str, namespace: str | None = None) -> tuple[str, str]:
-        if elem.VR not in TEXT_VRS:
-            raise _fail(elem, self.name, "needs a text VR")
-        namespace = namespace or str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
-        length = min(int(self.with_.get("length", 16)), MAX_LENGTH.get(elem.VR, 64))
-        return namespace, ctx.secret.token(namespace, value, length)
-
-
-@register
-class Hash(_Token):
-    """Replace with a keyed HMAC token (base32) that fits the VR. No PS3.15 code.
-
-    Text VRs (PN, LO, SH, AE, CS, ...). Deterministic per key and namespace (default:
-    the attribute keyword); irreversible (nothing is recorded).
-
-    ``{tag: StationName, action: hash, with: {length: 8}}``
-    """
-
-    name, code = "hash", "D"
-
-    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        return _set(elem, [self._token(elem, ctx, v)[1] for v in values(elem)])
-
-
-@register
-class Pseudonymize(_Token):
-    """Replace with a keyed token in a format; the original goes to the vault. PS3.15 D.
-
-    Text VRs. ``format`` places the token: ``"SUBJ-{token:8}"`` (default ``{token}``,
-    16 characters or the VR's limit). Deterministic per key and namespace (default: the
-    attribute keyword), so one patient gets one pseudonym everywhere; reversible with
-    the project key through the vault. ``source: PatientID`` takes the token from the
-    object's original PatientID instead (so PatientName can carry the same pseudonym).
-
-    ``{tag: PatientID, action: pseudonymize, with: {format: "SUBJ-{token:8}"}}``
-    """
-
-    name, code = "pseudonymize", "D"
-    params = frozenset({"format", "namespace", "length", "source"})
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
-        super().validate(params, base)
-        fmt = params.get("format", "{token}")
-        if not isinstance(fmt, str) or len(_TOKEN_FIELD.findall(fmt)) != 1:
-            raise ValueError("format must be a string with exactly one {token} or {token:N}")
-        if "{" in _TOKEN_FIELD.sub("", fmt) or "}" in _TOKEN_FIELD.sub("", fmt):
-            raise ValueError("format may hold no field other than {token}")
-        if params.get("source", "PatientID") != "PatientID":
-            raise ValueError("source can only be PatientID")
-        if "source" in params and "namespace" in params:
-            raise ValueError("source implies namespace PatientID; give one of them")
-
-    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        fmt = str(self.with_.get("format", "{token}"))
-        match = _TOKEN_FIELD.search(fmt)
-        assert match is not None
-        source = "source" in self.with_
-        originals = ([ctx.patient_id] if ctx.patient_id else []) if source else values(elem)
-        out = []
-        for original in originals:
-            namespace, token = self._token(elem, ctx, original.strip(), "PatientID" if source else None)
-            if match.group(1):
-                token = token[: int(match.group(1))]
-            pseudonym = _fit(elem, self.name, _TOKEN_FIELD.sub(token, fmt))
-            ctx.records.append((namespace, pseudonym, original.strip()))  # as it appears in OUT
-            out.append(pseudonym)
-        return _set(elem, out)
-
-
-def _shift_da(value: str, days: int) -> str | None:
-    """``YYYYMMDD`` (the first 8 characters, all digits) moved by ``days``; None if no such date."""
-    try:
-        day = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8])) + dt.timedelta(days=days)
-    except (ValueError, OverflowError):
-        return None
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
-
-
-@register
-class ShiftDate(Action):
-    """Move dates by the patient's keyed day offset. PS3.15 C (modified dates).
-
-    DA and DT (date part shifted, time and zone kept; ranges shifted at both ends); TM is
-    kept (whole-day shifts leave times valid); dates that cannot be parsed, and partial
-    DT values, become empty. Other text VRs are cleaned, binary VRs removed. Every date
-    of one patient moves by the same number of days, so intervals are preserved.
-    Deterministic; reversible with the key (the offset is a keyed function).
-
-    ``{tag: StudyDate, action: shift_date}``
-    """
-
-    name, code = "shift_date", "C"
-
-    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        if elem.VR == "TM":
-            return KEEP
-        if elem.VR not in ("DA", "DT", "UN"):
-            return Clean({})(elem, ctx)
-        out = []
-        for value in values(elem):
-            parts = value.split("-") if elem.VR == "DA" and "-" in value else [value]
-            shifted = []
-            for part in parts:
-                part = part.strip()
-                new = _shift_da(part, ctx.day_offset) if len(part) >= 8 and part[:8].isdigit() else None
-                if part and new is None:
-                    return _set(elem, [])
-                shifted.append(new + part[8:] if new else "")
-            out.append("-".join(shifted))
-        return _set(elem, out)
-
-
-@register
-class Generalize(Action):
-    """Coarsen dates and ages. No PS3.15 code (a form of C).
-
-    VRs DA and DT: ``with: {to: year}`` (default) gives ``YYYY0101``, ``to: month`` ``YYYYMM01``
-    (DT loses its time). AS: ages in ``band``-year bands (default 1), and any age of 90
-    years or more becomes ``090Y`` (HIPAA Safe Harbor). Deterministic; not reversible.
-
-    ``{tag: PatientAge, action: generalize, with: {band: 5}}``
-    """
-
-    name, code, params = "generalize", "C", frozenset({"to", "band"})
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
-        super().validate(params, base)
-        if params.get("to", "year") not in ("year", "month"):
-            raise ValueError("to must be year or month")
-        band = params.get("band", 1)
-        if not isinstance(band, int) or not 1 <= band <= 50:
-            raise ValueError("band must be an integer from 1 to 50")
-
-    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        if elem.VR in ("DA", "DT"):
-            keep = 4 if self.with_.get("to", "year") == "year" else 6
-            out = []
-            for v in values(elem):
-                if len(v) < keep or not v[:keep].isdigit():
-                    return _set(elem, [])
-                out.append((v[:keep] + "0101")[:8])
-            return _set(elem, out)
-        if elem.VR == "AS":
-            return _set(elem, [_age_band(v, int(self.with_.get("band", 1))) for v in values(elem)])
-        raise _fail(elem, self.name, "needs a DA, DT or AS value")
-
-
-def _age_band(value: str, band: int) -> str:
-    if len(value) != 4 or not value[:3].isdigit() or value[3] not in "DWMY":
-        return ""
-    years = int(value[:3]) if value[3] == "Y" else 0
-    if years >= 90:
-        return "090Y"
-    if value[3] != "Y":
-        return value if band == 1 else "000Y"
-    return f"{years - years % band:03d}Y"
+        return set_values(elem, out)
 
 
 @register
@@ -458,82 +239,17 @@ class Clean(Action):
         if vr == "PN":
             return Edit("set", None)
         if vr == "AE":
-            return Hash({})(elem, ctx)
+            return ACTIONS["hash"]({})(elem, ctx)
         if vr in ("DA", "DT", "TM"):
-            return ShiftDate({})(elem, ctx)
+            return ACTIONS["shift_date"]({})(elem, ctx)
         if vr == "UI":
             return RemapUid({})(elem, ctx)
-        if vr in BINARY_VRS:
+        if vr in vrs.BINARY:
             return DELETE
-        if vr not in TEXT_VRS:
+        if vr not in vrs.TEXT:
             return KEEP
         cleaner = ctx.cleaner
-        return _set(elem, [_fit(elem, self.name, cleaner.clean(v)) for v in values(elem)])
-
-
-@register
-class Lookup(Action):
-    """Value from a CSV the data controller supplies (``original,pseudonym`` header). PS3.15 D.
-
-    Text VRs. ``file`` is relative to the profile. On a miss, ``on_missing`` says what
-    happens: ``error`` (the file fails, default) or the name of another action
-    (pseudonymize, hash, remove, empty, replace). Deterministic; reversible (the pair is
-    recorded for the vault).
-
-    ``{tag: PatientID, action: lookup, with: {file: ids.csv, on_missing: pseudonymize}}``
-    """
-
-    name, code = "lookup", "D"
-    params = frozenset({"file", "on_missing", "namespace"})
-    FALLBACKS = ("error", "pseudonymize", "hash", "remove", "empty", "replace")
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
-        super().validate(params, base)
-        if params.get("on_missing", "error") not in cls.FALLBACKS:
-            raise ValueError(f"on_missing must be one of {', '.join(cls.FALLBACKS)}")
-        if not isinstance(params.get("file"), str):
-            raise ValueError("file (a CSV path) is required")
-        cls._read(params, base)
-
-    @staticmethod
-    def _read(params: Mapping[str, Any], base: Path | None) -> dict[str, str]:
-        path = (base or Path.cwd()) / str(params["file"])
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                reader = csv.DictReader(fh)
-                if reader.fieldnames is None or not {"original", "pseudonym"} <= set(reader.fieldnames):
-                    raise ValueError("lookup CSV needs the header original,pseudonym")
-                table = {}
-                for row in reader:
-                    table[row["original"].strip()] = row["pseudonym"].strip()
-                return table
-        except OSError:
-            raise ValueError("lookup CSV cannot be read") from None
-
-    def __init__(self, params: Mapping[str, Any], base: Path | None = None):
-        super().__init__(params, base)
-        self.table = self._read(params, base)
-        fallback = str(params.get("on_missing", "error"))
-        self.fallback = None if fallback == "error" else ACTIONS[fallback]({}, base)
-
-    def records(self, namespace: str) -> list[tuple[str, str, str]]:
-        """Every pair of the crosswalk as vault records (imported at the start of a run)."""
-        namespace = str(self.with_.get("namespace") or namespace)
-        return [(namespace, new, old) for old, new in sorted(self.table.items())]
-
-    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        namespace = str(self.with_.get("namespace") or elem.keyword or format_tag(elem.tag))
-        out = []
-        for original in values(elem):
-            new = self.table.get(original.strip())
-            if new is None:
-                if self.fallback is None:
-                    raise _fail(elem, self.name, "value not in the lookup table")
-                return self.fallback(elem, ctx)
-            ctx.records.append((namespace, new, original.strip()))
-            out.append(_fit(elem, self.name, new))
-        return _set(elem, out)
+        return set_values(elem, [fit(elem, self.name, cleaner.clean(v)) for v in values(elem)])
 
 
 @register
@@ -557,7 +273,7 @@ class Conform(Action):
             raise ValueError(f"code must be one of {', '.join(cls.CODES)}")
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
-        raise _fail(elem, self.name, "unresolved combined code")
+        raise fail(elem, self.name, "unresolved combined code")
 
 
 _CODE_ACTIONS = {"X": "remove", "Z": "empty", "D": "replace", "U": "remap_uid", "K": "keep", "C": "clean"}
@@ -585,3 +301,6 @@ def resolve_combined(code: str, attr_type: int | None) -> str:
         if letter in letters:
             return _CODE_ACTIONS[letter]
     return _CODE_ACTIONS[letters[-1]]
+
+
+from anonymizer.profile import dates, pseudonyms  # noqa: E402, F401  (they register their actions)

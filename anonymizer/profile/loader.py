@@ -15,6 +15,7 @@ text: ``rules``, ``burned_in``, ``fill``, ``ocr``; see :mod:`anonymizer.pixels.r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -24,10 +25,10 @@ from typing import Any
 import yaml
 
 from anonymizer import standard
-from anonymizer.dicom.tags import Selector, SelectorError, parse_tag_selector, parse_vr_selector
 from anonymizer.errors import ProfileError
 from anonymizer.pixels.rules import OCR_MODES, POLICIES, PixelPolicy, RuleError, builtin_set, parse_fill, parse_rule
 from anonymizer.profile.actions import ACTIONS, code_action
+from anonymizer.profile.selector import Selector, SelectorError, parse_tag_selector, parse_vr_selector
 
 TOP_KEYS = frozenset(
     {"name", "version", "description", "extends", "kind", "code", "table", "options", "rules"}
@@ -87,10 +88,25 @@ def _option_path(name: str) -> Path:
     return builtin_dir() / "options" / f"{name}.yaml"
 
 
-def resolve_path(name_or_path: str) -> Path:
-    """A built-in profile name or a path to a YAML file -> the file's path."""
+def _is_path(name_or_path: str) -> bool:
+    """A profile reference is a file path when it has a separator or a YAML suffix, else a built-in name."""
+    return "/" in name_or_path or os.sep in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+
+
+def resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A built-in profile name or a path to a YAML file -> the file's path.
+
+    Raises
+    ------
+    ProfileError
+        No such built-in profile, or no such file.
+    """
+    if not isinstance(name_or_path, str):
+        name_or_path = os.fspath(name_or_path)
+        if "/" not in name_or_path and os.sep not in name_or_path:
+            name_or_path = os.path.join(".", name_or_path)  # a path object is never a built-in name
     candidate = builtin_dir() / f"{name_or_path}.yaml"
-    if "/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml")):
+    if not _is_path(name_or_path):
         if candidate.is_file():
             return candidate
         raise ProfileError(f"no built-in profile {name_or_path!r}; try 'anonymizer profile list'")
@@ -257,7 +273,7 @@ def _merge(draft: _Draft, path: Path, seen: tuple[Path, ...], expect_kind: str) 
     if "extends" in keys:
         parent = doc.text(keys["extends"], "extends")
         try:
-            parent_path = resolve_path(parent) if "/" not in parent else (path.parent / parent)
+            parent_path = path.parent / parent if _is_path(parent) else resolve_path(parent)
         except ProfileError as exc:
             raise doc.fail(keys["extends"], str(exc).split(": ", 1)[-1]) from None
         _merge(draft, parent_path, chain, "profile")
@@ -340,8 +356,22 @@ def _shift_days(doc: _Doc, node: yaml.Node) -> tuple[int, int]:
     return (value[0], value[1])
 
 
-def load_profile(name_or_path: str, extra_options: tuple[str, ...] = ()) -> Profile:
+def load_profile(name_or_path: str | os.PathLike[str], extra_options: tuple[str, ...] = ()) -> Profile:
     """Load, compose and validate a profile by built-in name or file path.
+
+    A relative ``extends:`` path is resolved against the folder of the profile that names
+    it, whether written ``x.yaml`` or ``./x.yaml``.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike
+        A built-in name (``research``) or a YAML file (a path object is always a file).
+    extra_options : tuple of str
+        Annex E options to add after the profile's own (``--option``).
+
+    Returns
+    -------
+    Profile
 
     Raises
     ------

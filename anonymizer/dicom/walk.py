@@ -1,0 +1,92 @@
+"""Traversal of a dataset without decoding it: one level (:func:`entries`) or every depth (:func:`deep`).
+
+Both the engine's walker and the verifier go through here, so they see the same
+elements with the same VRs and the same private creators. Nothing is decoded except
+what has to be: implicit-VR and UN elements take their VR from the data dictionary, and
+only a private or undefined-length UN element is converted (it may hold a sequence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
+
+from anonymizer.dicom.tags import block, dictionary_vr, format_tag, is_creator
+
+Element = RawDataElement | DataElement
+Entry = tuple[BaseTag, int, Element, str, str | None]  # key, tag, element, VR, private creator
+Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) from the top
+
+
+def element_vr(ds: Dataset, tag: int, raw: Element) -> str:
+    """An element's VR without decoding its value (implicit VR and UN: the dictionaries)."""
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        known = dictionary_vr(tag)
+        if known is not None:
+            return known
+        if raw.VR is None or (isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF):
+            return str(ds[tag].VR)  # converts (private or undefined-length UN): may be SQ
+        return "UN"
+    return str(vr)
+
+
+def creator_name(ds: Dataset, key: BaseTag, elem: Element) -> str:
+    """A private creator's name, lower case; read from the raw bytes when plain ASCII."""
+    value = elem.value
+    raw_lo = type(elem) is RawDataElement and elem.VR in ("LO", None)
+    if raw_lo and isinstance(value, bytes) and value.isascii() and b"\\" not in value:
+        return value.decode("ascii").rstrip("\x00 ").strip().lower()  # as pydicom decodes LO
+    value = ds[key].value
+    return str(value).strip().lower() if value else ""
+
+
+def creators(ds: Dataset) -> dict[int, tuple[BaseTag, str]]:
+    """Private creators of one level: block (see :func:`~anonymizer.dicom.tags.block`) -> (key, name)."""
+    found = {}
+    for key, elem in ds._dict.items():
+        if key >> 16 & 1 and is_creator(int(key)):
+            found[block(int(key))] = (key, creator_name(ds, key, elem))
+    return found
+
+
+def entries(ds: Dataset, blocks: dict[int, tuple[BaseTag, str]] | None = None) -> Iterator[Entry]:
+    """Every element of one level but the private creators, in the dataset's order.
+
+    Yields ``(key, tag, element, VR, creator)``: ``key`` is the dataset's own key (looking
+    an element up by an int key makes pydicom compare tags in Python), ``element`` is
+    raw when it was never decoded, ``creator`` the lower-case name of the private block's
+    creator (None for public elements and for private elements without a creator).
+    ``blocks`` is :func:`creators` of ``ds`` when the caller has it already.
+    """
+    items = list(ds._dict.items())
+    names = {b: name for b, (_, name) in (creators(ds) if blocks is None else blocks).items()}
+    for key, elem in items:
+        tag = int(key)
+        if tag >> 16 & 1:
+            if 0x10 <= tag & 0xFFFF <= 0xFF:
+                continue
+            creator = names.get(block(tag))
+        else:
+            creator = None
+        vr = elem.VR
+        if vr is None or vr == "UN":
+            vr = element_vr(ds, tag, elem)
+        yield key, tag, elem, vr, creator
+
+
+def deep(ds: Dataset, where: Where = ()) -> Iterator[tuple[Where, Dataset, Entry]]:
+    """Every element at every depth (sequences yielded, then their items' elements)."""
+    for entry in entries(ds):
+        yield where, ds, entry
+        if entry[3] == "SQ":
+            for index, item in enumerate(ds[entry[0]].value):
+                yield from deep(item, (*where, (entry[1], index)))
+
+
+def path_text(where: Where, tag: int) -> str:
+    """A tag path as findings and plans print it: ``(0040,0275)[0]/(0008,0050)``."""
+    return "".join(f"{format_tag(t)}[{i}]/" for t, i in where) + format_tag(tag)

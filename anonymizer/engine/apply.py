@@ -1,0 +1,267 @@
+"""Apply a :class:`~anonymizer.engine.plan.Plan` to one dataset: walk, decide, then edit.
+
+The walk collects a decision for every element at every depth before anything is
+changed (so identifiers are learned from the untouched object), then each action's
+:class:`~anonymizer.profile.actions.Edit` is applied, orphaned private creators are
+dropped, the marks are set and the file meta is cleaned.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.sequence import Sequence
+
+from anonymizer import standard
+from anonymizer.dicom import rawtext, walk
+from anonymizer.dicom.tags import dictionary_vr
+from anonymizer.engine import marks
+from anonymizer.engine.plan import Bound, Plan, default
+from anonymizer.errors import InputError
+from anonymizer.keys.secret import Secret, Subkeys
+from anonymizer.profile.actions import FileContext
+from anonymizer.text import identifiers
+from anonymizer.text.cleaner import TextCleaner
+
+MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
+_TEXT_DATE = frozenset({"DA", "DT", "TM"})
+REMOVE_MISSTORED = default("remove", "stored as a sequence, not with its dictionary VR (fail closed)")
+GROUP_NAMES = {
+    0x0008: "identification",
+    0x0010: "patient",
+    0x0012: "clinical trial",
+    0x0018: "acquisition",
+    0x0020: "relationship",
+    0x0028: "image presentation",
+    0x0032: "study",
+    0x0038: "visit",
+    0x0040: "procedure and content",
+    0x0054: "nuclear medicine",
+    0x0070: "presentation state",
+    0x3006: "RT structure set",
+    0x300A: "RT plan",
+    0x300C: "RT relationship",
+    0x300E: "RT approval",
+    0x7FE0: "pixel data",
+}
+
+
+def group_name(group: int) -> str:
+    """A plain name for a DICOM attribute group (for reports)."""
+    if group & 1:
+        return "private"
+    if 0x5000 <= group <= 0x50FF:
+        return "curves"
+    if 0x6000 <= group <= 0x60FF:
+        return "overlays"
+    return GROUP_NAMES.get(group, "other")
+
+
+@dataclass(slots=True)
+class Change:
+    """One element a plan changes: where it is, its VR, and the decision."""
+
+    container: Dataset
+    tag: int
+    bound: Bound
+    vr: str
+    path: tuple[int, ...]
+
+
+@dataclass
+class Outcome:
+    """What de-identifying one dataset did: counts per action and vault records."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    records: list[tuple[str, str, str]] = field(default_factory=list)
+    groups: Counter[str] = field(default_factory=Counter)  # "attribute group/action"
+
+
+class _Walker:
+    """Collects the decisions for one dataset before anything is changed."""
+
+    def __init__(self, plan: Plan, iod: str | None):
+        self.plan, self.iod = plan, iod
+        self.tasks: list[Change] = []
+        self.creators: list[tuple[Dataset, int]] = []
+        self.dropped: list[Sequence] = []
+        self.groups: Counter[tuple[int, str]] = Counter()  # (DICOM group, action)
+
+    def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
+        resolve, iod, groups, tasks = self.plan.resolve, self.iod, self.groups, self.tasks
+        blocks = walk.creators(ds)
+        self.creators.extend((ds, key) for key, _ in blocks.values())
+        for key, tag, _, vr, creator in walk.entries(ds, blocks):
+            bound = resolve(tag, vr, stack, mode, creator, iod)
+            groups[tag >> 16, bound.name] += 1
+            if vr == "SQ":
+                self._sequence(ds, key, tag, bound, stack, mode)
+            elif bound.name != "keep":
+                tasks.append(Change(ds, key, bound, vr, stack))
+
+    def _sequence(self, ds: Dataset, key: int, tag: int, bound: Bound, stack: tuple[int, ...], mode: str) -> None:
+        misstored = bound.name != "keep" and dictionary_vr(tag) not in (None, "SQ")
+        if bound.name in ("remove", "empty") or misstored:
+            self.dropped.append(ds[key].value)
+            self.tasks.append(Change(ds, key, REMOVE_MISSTORED if misstored else bound, "SQ", stack))
+            return
+        inner = MODES.get(bound.name, mode)
+        for item in ds[key].value:
+            self.walk(item, (*stack, tag), inner)
+
+
+def _walked(ds: Dataset, plan: Plan) -> _Walker:
+    walker = _Walker(plan, standard.iod_for_sop_class(str(ds.get("SOPClassUID", "") or "")))
+    walker.walk(ds, (), "")
+    return walker
+
+
+def planned_changes(ds: Dataset, plan: Plan) -> list[Change]:
+    """What ``plan`` would change in ``ds`` (nothing is modified)."""
+    return _walked(ds, plan).tasks
+
+
+class _Elements:
+    """The element a task reads: a :class:`rawtext.TextElement` when the fast path applies."""
+
+    def __init__(self) -> None:
+        self._codecs: dict[int, str | None] = {}  # per container (id), while the walk's datasets live
+
+    def get(self, ds: Dataset, key: int, vr: str) -> DataElement | rawtext.TextElement:
+        container = id(ds)
+        if container not in self._codecs:
+            self._codecs[container] = rawtext.codec(ds)
+        return rawtext.view(ds, key, vr, self._codecs[container]) or ds[key]
+
+
+def identifying(change: Change) -> bool:
+    """Does the plan treat this element's value as an identifier (one that must not survive)?
+
+    Removed, emptied, replaced, hashed, pseudonymized, looked-up values, remapped UIDs and
+    original dates are; kept and cleaned values are not (what identifies in cleaned text
+    comes from other elements), nor text under a date rule.
+    """
+    if not change.bound.action.identifying:
+        return False
+    return change.bound.name != "shift_date" or change.vr in ("DA", "DT")
+
+
+def _learned(walker: _Walker, elements: _Elements) -> list[identifiers.Identifier]:
+    """The identifiers of every identifying attribute, whatever its VR and depth."""
+    found: list[identifiers.Identifier] = []
+    for task in walker.tasks:
+        if task.vr == "SQ" or not identifying(task):
+            continue  # a dropped sequence's content is learned below
+        found.extend(identifiers.of_element(elements.get(task.container, task.tag, task.vr), task.vr))
+    for items in walker.dropped:
+        found.extend(identifiers.in_items(items))
+    return found
+
+
+def identifiers_of(ds: Dataset, plan: Plan) -> list[identifiers.Identifier]:
+    """The identifiers ``plan`` would learn from ``ds`` (nothing is modified).
+
+    Parameters
+    ----------
+    ds : Dataset
+        An input object, before de-identification.
+    plan : Plan
+        Decides which attributes are identifying.
+
+    Returns
+    -------
+    list of Identifier
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _learned(_walked(ds, plan), _Elements())
+
+
+def deidentify(ds: FileDataset, plan: Plan, secret: Secret | Subkeys) -> Outcome:
+    """De-identify ``ds`` in place according to ``plan``.
+
+    pydicom's warnings quote element values, so they are silenced here; its ``pydicom``
+    logger does the same and is the caller's to silence (the CLI disables it).
+
+    Parameters
+    ----------
+    ds : FileDataset
+        The object, changed in place.
+    plan : Plan
+        The compiled profile.
+    secret : Secret or Subkeys
+        The keyed functions (a worker holds only :class:`~anonymizer.keys.secret.Subkeys`).
+
+    Returns
+    -------
+    Outcome
+        Counts per action and attribute group, and the records for the vault.
+
+    Raises
+    ------
+    InputError
+        ``missing-sop-instance-uid`` when the object has no SOP Instance UID.
+    ActionError
+        When an action cannot apply to an element.
+    """
+    keys = secret.subkeys if isinstance(secret, Secret) else secret
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _deidentify(ds, plan, keys)
+
+
+def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
+    if not ds.get("SOPInstanceUID"):
+        raise InputError("missing-sop-instance-uid")
+    patient = str(ds.get("PatientID", "") or "").strip()
+    low, high = plan.profile.shift_days
+    offset = keys.day_offset(keys.token("PatientID", patient), low, high)
+
+    walker = _walked(ds, plan)
+    needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
+    elements = _Elements()
+    learned = identifiers.texts(_learned(walker, elements)) if needs_cleaner else []
+    ctx = FileContext(keys, patient, offset, lambda: TextCleaner(learned))
+    for task in walker.tasks:
+        if task.vr == "SQ":
+            if task.bound.name == "empty":
+                task.container[task.tag].value = []
+            else:
+                del task.container[task.tag]
+            continue
+        if task.bound.name == "remove":
+            del task.container[task.tag]
+            continue
+        elem = elements.get(task.container, task.tag, task.vr)
+        edit = task.bound.action(elem, ctx)
+        if edit.op == "delete":
+            del task.container[task.tag]
+        elif edit.op == "set" and not (
+            isinstance(elem, rawtext.TextElement) and rawtext.store(task.container, elem, edit.value)
+        ):
+            task.container[task.tag].value = edit.value
+    _drop_orphan_creators(walker.creators)
+    marks.mark(ds, plan)
+    marks.clean_file_meta(ds)
+    counts: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
+    for (group, action), n in walker.groups.items():
+        counts[action] += n
+        groups[f"{group_name(group)}/{action}"] += n
+    return Outcome(counts, ctx.records, groups)
+
+
+def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:
+    """Delete private creators whose block lost every element (one pass per dataset)."""
+    used: dict[int, set[int]] = {}
+    for ds, tag in creators:
+        blocks = used.get(id(ds))
+        if blocks is None:  # ds.keys(), not ds: iterating a Dataset decodes every element
+            blocks = {(t >> 8) & 0xFFFFFF for t in ds.keys() if t >> 16 & 1 and t & 0xFFFF >= 0x1000}  # noqa: SIM118
+            used[id(ds)] = blocks
+        if (tag >> 16) << 8 | (tag & 0xFF) not in blocks:
+            del ds[tag]

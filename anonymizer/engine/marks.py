@@ -1,0 +1,90 @@
+"""The de-identification marks and the file meta group of a de-identified object.
+
+Every output carries PatientIdentityRemoved, DeidentificationMethod with its CID 7050
+code sequence, and LongitudinalTemporalInformationModified. They are encoded once per
+plan and transfer syntax as raw elements (copied on write), and the file meta group
+keeps only its structural elements with our implementation's identity.
+"""
+
+from __future__ import annotations
+
+import io
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.tag import BaseTag
+
+from anonymizer import standard
+from anonymizer.engine.plan import Plan
+from anonymizer.version import __version__
+
+IMPLEMENTATION_CLASS_UID = "2.25.160714952406958423389232520312386170093"
+IMPLEMENTATION_VERSION = f"ANONYMIZER_{__version__.replace('.', '')}"[:16]
+META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
+
+
+def method_items(options: tuple[str, ...]) -> list[Dataset]:
+    """The DeidentificationMethodCodeSequence items: the Basic Profile and each option (CID 7050)."""
+    items = []
+    for name in ("basic", *[o for o in standard.CID_7050 if o in options]):
+        code, meaning = standard.CID_7050[name]
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "DCM", meaning
+        items.append(item)
+    return items
+
+
+def marking(plan: Plan) -> Dataset:
+    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence), LongitudinalTemporal..."""
+    options, ds = plan.options, Dataset()
+    ds.PatientIdentityRemoved = "YES"
+    profile = plan.profile
+    ds.DeidentificationMethod = f"anonymizer-dicom {__version__} profile {profile.name} {profile.version}"[:64]
+    ds.DeidentificationMethodCodeSequence = method_items(options)
+    if "retain-longitudinal-full-dates" in options:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif "retain-longitudinal-modified-dates" in options:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    return ds
+
+
+def encoded(plan: Plan, implicit: bool, little: bool) -> dict[BaseTag, RawDataElement]:
+    """The marking elements as raw elements in one encoding (immutable, safe to share)."""
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, marking(plan))
+    parsed = read_dataset(io.BytesIO(fp.getvalue()), implicit, little)._dict
+    if not all(isinstance(e, RawDataElement) for e in parsed.values()):  # defined lengths read raw
+        raise RuntimeError("marking elements did not read back raw")
+    return parsed  # type: ignore[return-value]
+
+
+def mark(ds: Dataset, plan: Plan) -> None:
+    """Set the de-identification attributes: raw elements encoded once per plan when possible."""
+    encoding = ds.original_encoding
+    if None in encoding:
+        for elem in marking(plan):
+            ds[elem.tag] = elem
+        return
+    key = (bool(encoding[0]), bool(encoding[1]))
+    ds._dict.update(plan.memo("marks", key, lambda: encoded(plan, *key)))
+
+
+def clean_file_meta(ds: FileDataset) -> None:
+    """Keep the structural file meta elements; ours for the implementation; UIDs follow the dataset."""
+    meta = ds.file_meta
+    for tag in list(meta.keys()):
+        if int(tag) not in META_KEPT:
+            del meta[tag]
+    values = {0x00020003: str(ds.SOPInstanceUID), 0x00020012: IMPLEMENTATION_CLASS_UID}
+    if "SOPClassUID" in ds:
+        values[0x00020002] = str(ds.SOPClassUID)
+    for number, uid in values.items():  # raw, as read: cheaper than pydicom's attribute setter
+        data, tag = uid.encode("ascii") + b"\x00" * (len(uid) % 2), BaseTag(number)
+        meta._dict[tag] = RawDataElement(tag, "UI", len(data), data, 0, False, True)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
