@@ -15,7 +15,7 @@ from anonymizer import standard
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "anonymizer" / "standard"
 SHARED = ROOT.parent / "shared" / "data"
-GENERATED = ("attributes.json", "iod_types.json", "private_tags.json")
+GENERATED = ("attributes.json", "iod_types.json", "private_tags.json", "methods.json")
 
 
 def test_readme_checksums_match_the_committed_files() -> None:
@@ -48,3 +48,6 @@ def test_table_rows_and_spot_checks() -> None:
     assert standard.iod_for_sop_class("1.2.840.10008.5.1.4.1.1.2") == "ct-image"
     assert standard.attribute_type("PatientID", "ct-image", nested=False) == 2
     assert standard.private_dispositions()["0009|gems_iden_01|01"] == "k"
+    assert standard.CID_7050["basic"] == ("113100", "Basic Application Confidentiality Profile")
+    assert standard.CID_7050["clean-pixel-data"][0] == "113101" and len(standard.CID_7050) == 13
+    assert len(standard.OPTIONS) == 10 and set(standard.OPTIONS) < set(standard.CID_7050)

@@ -29,6 +29,23 @@ OPTION_COLUMNS = {
     "cleanStructContOpt": "clean-structured-content",
     "cleanGraphOpt": "clean-graphics",
 }
+# CID 7050 "De-identification Method": our name for each concept (codes and meanings come
+# from pydicom's PS3.16 concept dictionary); the ten with a Table E.1-1 column are options.
+CID_7050_KEYWORDS = {
+    "basic": "BasicApplicationConfidentialityProfile",
+    "clean-pixel-data": "CleanPixelDataOption",
+    "clean-recognizable-visual-features": "CleanRecognizableVisualFeaturesOption",
+    "clean-graphics": "CleanGraphicsOption",
+    "clean-structured-content": "CleanStructuredContentOption",
+    "clean-descriptors": "CleanDescriptorsOption",
+    "retain-longitudinal-full-dates": "RetainLongitudinalTemporalInformationFullDatesOption",
+    "retain-longitudinal-modified-dates": "RetainLongitudinalTemporalInformationModifiedDatesOption",
+    "retain-patient-characteristics": "RetainPatientCharacteristicsOption",
+    "retain-device-identity": "RetainDeviceIdentityOption",
+    "retain-uids": "RetainUidsOption",
+    "retain-safe-private": "RetainSafePrivateOption",
+    "retain-institution-identity": "RetainInstitutionIdentityOption",
+}
 COMBINED = {"Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"}
 TYPE_RANK = {"1": 1, "1C": 1, "2": 2, "2C": 2, "3": 3}
 TABLE = "ps3.15_table_E.1-1_2024b.csv"
@@ -103,6 +120,20 @@ def private_dispositions(data: Path) -> dict[str, str]:
     return dict(sorted(table.items()))
 
 
+def methods() -> dict[str, object]:
+    """CID 7050 codes and meanings by our names (code order), and the Table E.1-1 options."""
+    from pydicom.sr.codedict import codes
+
+    concepts = {name: getattr(codes.cid7050, keyword) for name, keyword in CID_7050_KEYWORDS.items()}
+    ordered = sorted(concepts.items(), key=lambda item: item[1].value)
+    if any(code.scheme_designator != "DCM" for _, code in ordered):
+        raise SystemExit("CID 7050 concepts are expected in the DCM scheme")
+    return {
+        "cid7050": {name: [code.value, code.meaning] for name, code in ordered},
+        "options": list(OPTION_COLUMNS.values()),
+    }
+
+
 def dump(path: Path, obj: object) -> str:
     text = json.dumps(obj, indent=0, sort_keys=False, separators=(",", ":")) + "\n"
     path.write_text(text, encoding="utf-8")
@@ -120,6 +151,7 @@ def main() -> None:
         "attributes.json": dump(args.out / "attributes.json", rows),
         "iod_types.json": dump(args.out / "iod_types.json", iod_types(args.data, combined)),
         "private_tags.json": dump(args.out / "private_tags.json", private_dispositions(args.data)),
+        "methods.json": dump(args.out / "methods.json", methods()),
     }
     sources = [TABLE, SOP_MAP, IOD_MAP, MODULE_MAP, TCIA_KB]
     lines = [
@@ -139,6 +171,9 @@ def main() -> None:
         "| private_tags.json | TCIA Private Tag Knowledge Base (2024-02-01): `gggg|creator|ee` "
         "-> k keep, d delete, h UID, o date offset, oi, na; conflicting rows -> d | "
         f"`{TCIA_KB}` (via MIC-DKFZ/miccai2024_midi-b-submission, Apache-2.0) |",
+        "| methods.json | CID 7050 De-identification Method: code and meaning per profile and option "
+        "(code order); the ten options that have a Table E.1-1 column | DICOM PS3.16 CID 7050 via "
+        "pydicom's concept dictionary (`pydicom.sr.codedict`, MIT); option columns from the table above |",
         "",
         "## Source checksums (SHA-256)",
         "",

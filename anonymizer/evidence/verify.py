@@ -300,7 +300,7 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
         yield format_tag(0x00120062), "missing PatientIdentityRemoved=YES"
     if "LongitudinalTemporalInformationModified" not in ds:
         yield format_tag(0x00280303), "missing LongitudinalTemporalInformationModified"
-    if ds.get("BurnedInAnnotation") == "YES" and "113101" not in codes:
+    if ds.get("BurnedInAnnotation") == "YES" and standard.CID_7050["clean-pixel-data"][0] not in codes:
         yield format_tag(0x00280301), "burned-in annotation without Clean Pixel Data"
     for prefix, tag, elem, creator in _elements(ds, every=True):
         group, element = tag >> 16, tag & 0xFFFF
@@ -312,7 +312,7 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
             continue
         elif elem.VR == "PN" and any(_NAMEISH.match(v) for v in values(elem)):
             yield tag_path, "person name"
-        elif elem.keyword in INSTANCE_UIDS and "113110" not in codes:
+        elif elem.keyword in INSTANCE_UIDS and standard.CID_7050["retain-uids"][0] not in codes:
             if any(not v.startswith("2.25.") for v in values(elem)):
                 yield tag_path, "original-looking UID"
         elif elem.VR in vrs.FREE_TEXT and any(PATTERNS.search(v) for v in values(elem)):

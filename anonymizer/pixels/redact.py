@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset, FileDataset
 
+from anonymizer import standard
 from anonymizer.errors import InputError
 from anonymizer.pixels import codec
 from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagged, matching
@@ -24,7 +25,7 @@ from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagge
 if TYPE_CHECKING:
     import numpy as np
 
-CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
+CLEAN_PIXEL_CODE = standard.CID_7050["clean-pixel-data"]
 Locator = Callable[["np.ndarray", str, Iterable[str] | None], list[Box]]
 
 

@@ -13,46 +13,18 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Any
 
-# CID 7050 "De-identification Method": DCM codes for the profile and its options.
-CID_7050 = MappingProxyType(
-    {
-        "basic": ("113100", "Basic Application Confidentiality Profile"),
-        "clean-pixel-data": ("113101", "Clean Pixel Data Option"),
-        "clean-recognizable-visual-features": (
-            "113102",
-            "Clean Recognizable Visual Features Option",
-        ),
-        "clean-graphics": ("113103", "Clean Graphics Option"),
-        "clean-structured-content": ("113104", "Clean Structured Content Option"),
-        "clean-descriptors": ("113105", "Clean Descriptors Option"),
-        "retain-longitudinal-full-dates": (
-            "113106",
-            "Retain Longitudinal Temporal Information Full Dates Option",
-        ),
-        "retain-longitudinal-modified-dates": (
-            "113107",
-            "Retain Longitudinal Temporal Information Modified Dates Option",
-        ),
-        "retain-patient-characteristics": ("113108", "Retain Patient Characteristics Option"),
-        "retain-device-identity": ("113109", "Retain Device Identity Option"),
-        "retain-uids": ("113110", "Retain UIDs Option"),
-        "retain-safe-private": ("113111", "Retain Safe Private Option"),
-        "retain-institution-identity": ("113112", "Retain Institution Identity Option"),
-    }
+
+def _load(name: str) -> Any:
+    return json.loads(files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+_METHODS = _load("methods.json")
+# CID 7050 "De-identification Method": DCM code and meaning for the profile and each option.
+CID_7050: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {name: (code, meaning) for name, (code, meaning) in _METHODS["cid7050"].items()}
 )
 # The ten Annex E options that Table E.1-1 has a column for (profile overlays).
-OPTIONS = (
-    "retain-safe-private",
-    "retain-uids",
-    "retain-device-identity",
-    "retain-institution-identity",
-    "retain-patient-characteristics",
-    "retain-longitudinal-full-dates",
-    "retain-longitudinal-modified-dates",
-    "clean-descriptors",
-    "clean-structured-content",
-    "clean-graphics",
-)
+OPTIONS: tuple[str, ...] = tuple(_METHODS["options"])
 
 
 @dataclass(frozen=True)
@@ -65,10 +37,6 @@ class Attribute:
     vr: str
     basic: str
     options: Mapping[str, str]
-
-
-def _load(name: str) -> Any:
-    return json.loads(files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
 @cache

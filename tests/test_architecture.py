@@ -1,0 +1,38 @@
+"""The layering contract (pyproject's [tool.importlinter]) holds, and catches a reversed import."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+MAX_LINES = 420  # "no module over ~400 lines"
+
+
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT), "--config", str(tree / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_contracts_hold_and_a_reversed_import_breaks_them(tmp_path: Path) -> None:
+    assert _lint(ROOT).returncode == 0
+    copy = tmp_path / "tree"
+    shutil.copytree(ROOT / "anonymizer", copy / "anonymizer", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    with (copy / "anonymizer" / "engine" / "plan.py").open("a") as fh:
+        fh.write("\nfrom anonymizer.pipeline import job  # noqa: E402  (reversed on purpose)\n")
+    broken = _lint(copy)
+    assert broken.returncode != 0 and "anonymizer.engine.plan -> anonymizer.pipeline.job" in broken.stdout
+
+
+def test_no_module_is_over_about_400_lines() -> None:
+    sizes = {p: len(p.read_text().splitlines()) for p in (ROOT / "anonymizer").rglob("*.py")}
+    assert {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > MAX_LINES} == {}
