@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from anonymizer import standard
+from anonymizer.engine.apply import deidentify
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import ProfileError
 from anonymizer.profile.loader import builtin_names, load_profile
 from anonymizer.profile.selector import SelectorError, parse_tag_selector, parse_vr_selector
+from tests.factory import dataset
 
 
 def write(tmp_path: Path, text: str, name: str = "p.yaml") -> str:
@@ -112,3 +116,41 @@ def test_selectors() -> None:
     for bad in ("(0008,xx10)@X", "Nope", "A//B"):
         with pytest.raises(SelectorError):
             parse_tag_selector(bad)
+
+
+def test_path_scoped_private_and_mask_selectors_apply_only_under_their_path(tmp_path: Path, secret) -> None:
+    """`Seq/private: keep` keeps private elements inside Seq only (it kept every private element)."""
+    path = write(
+        tmp_path,
+        "name: x\nextends: basic\nrules:\n"
+        "  - {tag: AnatomicRegionSequence/private, action: keep}\n"
+        "  - {tag: 'AnatomicRegionSequence/(0009,xx01)@ACME', action: keep}\n"
+        "  - {tag: 'AnatomicRegionSequence/(0071,xxxx)', action: keep}\n",
+    )
+    plan = Plan(load_profile(path))
+    inside, outside = (0x00082218,), ()
+    for tag, creator in ((0x00091001, "acme"), (0x00111001, "other")):
+        assert plan.resolve(tag, "LO", inside, "", creator, None).name == "keep"
+        assert plan.resolve(tag, "LO", outside, "", creator, None).name == "remove"
+    assert plan.resolve(0x00710010, "LO", inside, "", None, None).name == "keep"
+    assert plan.resolve(0x00710010, "LO", outside, "", None, None).name == "remove"
+    ds = dataset(AnatomicRegionSequence=Sequence([Dataset()]))
+    for where in (ds, ds.AnatomicRegionSequence[0]):
+        where.private_block(0x0009, "ACME", create=True).add_new(0x01, "LO", "SNTPRIVATE")
+    deidentify(ds, plan, secret)
+    assert ds.AnatomicRegionSequence[0][0x00091001].value == "SNTPRIVATE"
+    assert 0x00091001 not in ds
+
+
+def test_relative_extends_resolve_against_the_profile_folder(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "base.yaml").write_text("name: base\nextends: basic\nrules:\n  - {tag: PatientSex, action: keep}\n")
+    for form in ("base.yaml", "./base.yaml"):
+        (folder / "child.yaml").write_text(f"name: child\nextends: {form}\n")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(exist_ok=True)
+        monkeypatch.chdir(elsewhere)
+        (elsewhere / "base.yaml").write_text("name: decoy\nextends: basic\n")  # a file of that name here too
+        plan = Plan(load_profile(folder / "child.yaml"))
+        assert plan.resolve(0x00100040, "CS", (), "", None, None).name == "keep", form
