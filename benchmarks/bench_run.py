@@ -5,12 +5,14 @@
 
 For each ``--files`` size a flat dump is made (random names, 20 instances per patient)
 from CT_small.dcm (about 40 KB; ``--matrix 512`` gives 512x512 16-bit pixels, about
-0.5 MB). Each phase runs in a fresh Python process over the same corpus into a fresh OUT
-with a real SQLite vault and state: ``plain`` = pydicom read + write of every file;
-``run:N`` = the pipeline with N process-pool workers; ``dask:N`` = the pipeline on a
-local Dask cluster of N workers (startup included); ``verify`` = ``verify --against``
-of an OUT made first (untimed). Printed: median files/s and MB/s of ``--repeat`` runs,
-the ratio to ``plain``, and the peak RSS of the coordinator and of its child processes.
+0.5 MB). Each phase is a fresh Python process, timed from outside as a user would time
+it (interpreter start-up, imports and the final sync count), over the same corpus into
+a fresh OUT with a real SQLite vault and state: ``plain`` = pydicom read + write of every
+file; ``run:N`` = ``anonymizer run --workers N`` (the command line's own entry point,
+``anonymizer.cli.main``); ``dask:N`` = ``anonymizer run --dask local:N`` (cluster start
+included); ``verify`` = ``anonymizer verify --against`` of an OUT made first (untimed).
+Printed: median files/s and MB/s of ``--repeat`` runs, the ratio to ``plain``, and the
+peak RSS of the coordinator and of its largest child process.
 Several sizes (``--files 500 2000 8000``) show how time and memory grow.
 """
 
@@ -28,25 +30,36 @@ import time
 from pathlib import Path
 
 
-def _pipeline(in_dir: Path, work: Path, out: Path, workers: int, dask: str | None) -> None:
-    import warnings
+def _cli(*args: object) -> None:
+    """``anonymizer ARGS`` in this process, as the console script runs it; it must exit 0."""
+    from anonymizer.cli import main
 
-    from anonymizer.keys.secret import Secret
-    from anonymizer.keys.vault import SqliteVault
-    from anonymizer.pipeline.layout import DEFAULT_LAYOUT
-    from anonymizer.pipeline.runner import RunOptions, run
-    from anonymizer.pipeline.state import StateStore
-    from anonymizer.pipeline.worker import WorkerConfig
+    try:
+        main([str(a) for a in args], standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    else:
+        return
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vault = SqliteVault(work / "state" / "vault.db", Secret(bytes(32)), "bench")
-        state = StateStore(work / "state", out, "bench")
-        config = WorkerConfig("research", (), vault.secret, DEFAULT_LAYOUT, out)
-        summary = run(in_dir, config, vault, state, options=RunOptions(workers=workers, dask=dask))
-        state.close()
-        vault.close()
-    assert summary.done == _count(in_dir), summary
+
+def _run_args(in_dir: Path, work: Path, *more: str) -> list[object]:
+    key = work.parent / "bench.key"
+    vault, state = work / "state" / "vault.db", work / "state" / "run"
+    return [
+        "run",
+        in_dir,
+        work / "out",
+        "--key-file",
+        key,
+        "--vault",
+        vault,
+        "--state",
+        state,
+        "--log-format",
+        "text",
+        *more,
+    ]
 
 
 def _count(folder: Path) -> int:
@@ -56,40 +69,40 @@ def _count(folder: Path) -> int:
 
 
 def phase(name: str, in_dir: Path, work: Path) -> dict[str, float]:
-    """Run one phase in this process; return seconds and peak RSS (MiB) of self and children."""
+    """Run one phase in this process (the parent times the whole process); return peak RSS (MiB)."""
     import resource
 
-    import pydicom
-
     kind, _, arg = name.partition(":")
-    out = work / "out"
-    out.mkdir(parents=True)
-    if kind == "verify":
-        _pipeline(in_dir, work, out, 1, None)
-        from anonymizer.engine.plan import Plan
-        from anonymizer.evidence.verify import collect, scan
-        from anonymizer.pipeline.runner import discover
-        from anonymizer.profile.loader import load_profile
-
-        start = time.perf_counter()
-        found, scanned = scan(out, collect(discover(in_dir), Plan(load_profile("research"))))
-        assert not found and scanned == _count(in_dir), (len(found), scanned)
-    else:
-        start = time.perf_counter()
+    work.mkdir(parents=True, exist_ok=True)
     if kind == "plain":
+        import pydicom
+
+        out = work / "out"
+        out.mkdir()
         for i, path in enumerate(sorted(p for p in in_dir.iterdir() if p.is_file())):
             pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
     elif kind == "run":
-        _pipeline(in_dir, work, out, int(arg), None)
+        _cli(*_run_args(in_dir, work, "--workers", arg))
     elif kind == "dask":
-        _pipeline(in_dir, work, out, 1, f"local:{arg}")
-    seconds = time.perf_counter() - start
+        _cli(*_run_args(in_dir, work, "--workers", "1", "--dask", f"local:{arg}"))
+    elif kind == "setup":  # an OUT for verify (not timed)
+        _cli(*_run_args(in_dir, work, "--workers", "2"))
+    elif kind == "verify":
+        _cli("verify", work / "out", "--against", in_dir, "--profile", "research")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mib": own, "children_peak_mib": children}
+    return {"peak_mib": own, "children_peak_mib": children}
 
 
 LABELS = {"plain": "pydicom read+write", "verify": "verify --against (research)"}
+
+
+def _phase_process(name: str, in_dir: Path, work: Path) -> dict[str, float]:
+    """One phase as a fresh Python process (start-up, imports and the final sync all count)."""
+    cmd = [sys.executable, __file__, "--phase", name, "--in-dir", str(in_dir), "--work", str(work)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def main() -> None:
@@ -106,21 +119,25 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.in_dir, args.work)))
         return
 
+    from anonymizer.keys.secret import generate_key_file
     from anonymizer.testing import write_flat_corpus
 
     for count in args.files:
         tmp = Path(tempfile.mkdtemp(prefix="anonymizer-bench-"))
         try:
             in_dir = tmp / "in"
+            generate_key_file(tmp / "bench.key")
             paths = write_flat_corpus(in_dir, count, matrix=args.matrix)
             megabytes = sum(p.stat().st_size for p in paths) / 1e6
             results: dict[str, list[dict[str, float]]] = {p: [] for p in args.phases}
             for r in range(args.repeat):
                 for name in args.phases:
                     work = tmp / f"work-{name.replace(':', '-')}-{r}"
-                    cmd = [sys.executable, __file__, "--phase", name, "--in-dir", str(in_dir), "--work", str(work)]
-                    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-                    results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                    if name == "verify":
+                        _phase_process("setup", in_dir, work)
+                    start = time.perf_counter()
+                    measured = _phase_process(name, in_dir, work)
+                    results[name].append({**measured, "seconds": time.perf_counter() - start})
                     shutil.rmtree(work)
             matrix = f"{args.matrix}x{args.matrix}" if args.matrix else "128x128"
             print(f"\n{count} files ({matrix}), {megabytes:.1f} MB, median of {args.repeat} runs")
