@@ -4,7 +4,8 @@ A whole run, with the same guarantees as ``anonymizer run``::
 
     from anonymizer import Job, load_key_file
 
-    with Job("dicom-in", "dicom-out", "research", load_key_file("project.key")) as job:
+    key = load_key_file("project.key")
+    with Job("dicom-in", "dicom-out", "research", key, vault="vault.db") as job:
         result = job.run()
 
 One object at a time::
@@ -25,6 +26,7 @@ from anonymizer.errors import (
     ManifestError,
     ProfileError,
     StateError,
+    StorageError,
     TokenCollisionError,
     VaultError,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "Secret",
     "SqliteVault",
     "StateError",
+    "StorageError",
     "Subkeys",
     "TokenCollisionError",
     "Vault",

@@ -10,6 +10,7 @@
     +-- FolderError                 "folders"          IN, OUT, vault and state overlap
     +-- ManifestError               "manifest"         OUT's manifest is missing or disagrees with OUT
     +-- ClusterError                "cluster"          the Dask cluster cannot be reached
+    +-- StorageError                "storage"          OUT's disk is full or read-only: the run stops
     +-- InputError                  per reason         one input file cannot be processed
     |   +-- TokenCollisionError     "token-collision"  one token would stand for two originals
     +-- ActionError                 "action"           an action cannot apply to an element
@@ -86,6 +87,16 @@ class ClusterError(AnonymizerError):
     """The Dask cluster cannot be reached or started."""
 
     code = "cluster"
+
+
+class StorageError(AnonymizerError):
+    """The storage OUT, the state or the vault live on failed (full, read-only, I/O error).
+
+    Not a verdict on any file: the run stops, records nothing as failed, and the same
+    command completes it once the fault is gone.
+    """
+
+    code = "storage"
 
 
 class InputError(AnonymizerError):

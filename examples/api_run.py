@@ -1,9 +1,9 @@
 """The nightly run from Python, with the same guarantees as `anonymizer run`.
 
-    python examples/api_run.py IN OUT --key-file project.key
+    python examples/api_run.py IN OUT --key-file project.key --vault /srv/deid/vault.db
 
-The key and the vault (.anonymizer/vault.db) stay with the data controller; OUT is what
-recipients get. Only the public API (anonymizer.__all__) is used.
+The key and the vault stay with the data controller; OUT is what recipients get. Only
+the public API (anonymizer.__all__) is used.
 """
 
 import argparse
@@ -14,12 +14,12 @@ from anonymizer import Job, RunOptions, load_key_file
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="De-identify IN into OUT with the research profile.")
-    parser.add_argument("in_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--key-file", required=True)
+    for name in ("in_dir", "out_dir", "--key-file", "--vault"):
+        parser.add_argument(name)
     args = parser.parse_args()
     logging.getLogger("pydicom").disabled = True  # pydicom's log lines quote values
-    with Job(args.in_dir, args.out_dir, "research", load_key_file(args.key_file), options=RunOptions(workers=2)) as job:
+    key, options = load_key_file(args.key_file), RunOptions(workers=2)
+    with Job(args.in_dir, args.out_dir, "research", key, vault=args.vault, options=options) as job:
         result = job.run()
     print(f"done {result.summary.done}, skipped {dict(result.summary.skipped)}, failed {dict(result.summary.failed)}")
     return result.exit_code

@@ -15,8 +15,9 @@ from anonymizer.testing import Sample, write_sample
 
 @pytest.fixture(autouse=True)
 def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in its own folder, so the default vault (.anonymizer/) lands there."""
+    """Each test runs in its own folder with its own data home, so default vaults and states land there."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
 
 
 @pytest.fixture

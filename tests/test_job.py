@@ -34,7 +34,7 @@ def test_the_api_example_uses_only_the_public_api_and_runs(sample: Sample, tmp_p
     key = make_key(tmp_path)
     in_dir, out = sample.files[0].parents[1], tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, example, in_dir, out, "--key-file", key], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, example, in_dir, out, "--key-file", key, "--vault", tmp_path / "v.db"], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     listed = json.loads((out / "anonymizer-manifest.json").read_text())["files"]
@@ -47,30 +47,31 @@ def test_an_interrupted_job_makes_files_durable_before_the_state_calls_them_done
     write_flat_corpus(tmp_path / "in", 12)
     corpus = tmp_path / "in"
     events: list[str] = []
-    real_sync, real_commit = os.sync, StateStore.commit
+    real_sync, real_close = os.sync, StateStore.close
 
     def sync() -> None:
         events.append("sync")
         real_sync()
 
-    def commit(self: StateStore) -> None:
+    def close(self: StateStore) -> None:
         events.append("state")
-        real_commit(self)
+        real_close(self)
 
     monkeypatch.setattr(job_module.os, "sync", sync)
-    monkeypatch.setattr(StateStore, "commit", commit)
+    monkeypatch.setattr(StateStore, "close", close)
 
     def stop_after_five(result: anonymizer.FileResult) -> None:
         if result.ordinal == 5:
             raise KeyboardInterrupt
 
     key = load_key_file(make_key(tmp_path))
-    with pytest.raises(KeyboardInterrupt), Job(corpus, tmp_path / "out", "research", key) as job:
+    with pytest.raises(KeyboardInterrupt), Job(corpus, tmp_path / "out", "research", key, vault=tmp_path / "v.db") as job:
         job.run(stop_after_five)
-    assert "sync" in events[: events.index("state")]  # the bytes first, then the state calls them done
+    assert events == ["sync", "state"]  # the bytes first, then the state calls them done
     assert not [p for p in (tmp_path / "out").rglob("*.part")]
     # the same command finishes the run; the five files recorded as done are not redone
-    result = cli("run", corpus, tmp_path / "out", "--key-file", tmp_path / "project.key", "--log-format", "json")
+    again = ("--key-file", tmp_path / "project.key", "--vault", tmp_path / "v.db", "--log-format", "json")
+    result = cli("run", corpus, tmp_path / "out", *again)
     assert result.exit_code == 0
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary["skipped"] == {"done-before": 5} and summary["done"] == 7

@@ -27,6 +27,7 @@ EXIT_CODES = {
     "key": EXIT_KEY,
     "vault": EXIT_KEY,
     "manifest": EXIT_FAILED,
+    "storage": EXIT_FAILED,
     "input": EXIT_FAILED,
     "token-collision": EXIT_FAILED,
     "action": EXIT_FAILED,

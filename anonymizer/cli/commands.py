@@ -19,6 +19,7 @@ from anonymizer.cli.options import (
     profile_option,
     project_option,
     vault_option,
+    vault_path_for,
 )
 from anonymizer.dicom.tags import format_tag
 from anonymizer.engine.apply import planned_changes
@@ -26,7 +27,7 @@ from anonymizer.engine.plan import Plan
 from anonymizer.keys.secret import generate_key_file
 from anonymizer.pipeline.job import Job
 from anonymizer.pipeline.runner import RunOptions
-from anonymizer.pipeline.worker import with_burned_in
+from anonymizer.pipeline.worker import Limits, with_burned_in
 from anonymizer.pixels import ocr
 from anonymizer.profile.loader import load_profile
 
@@ -68,7 +69,27 @@ def keygen(path: Path) -> None:
     default=None,
     help="State folder (default: runs/<digest of OUT> beside the vault). Holds input paths: keep it local.",
 )
-@click.option("--force", is_flag=True, help="Redo inputs a previous run finished.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Make every file again (also after a changed profile, key, layout or tool version) and remove what "
+    "the previous binding left in OUT.",
+)
+@click.option("--check", is_flag=True, help="Reconcile OUT by SHA-256 of every output (default: size and time first).")
+@click.option(
+    "--max-file-size",
+    default=4 << 30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Inputs larger than this many bytes fail with reason too-large (before they are read).",
+)
+@click.option(
+    "--file-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Seconds one file may take; then it fails with reason timeout (pool and in-process workers).",
+)
 @click.option("--retry-failed", is_flag=True, help="Redo inputs a previous run failed on.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1), help="Files per commit.")
 @click.option(
@@ -93,13 +114,16 @@ def run_command(
     profile_name: str,
     options: tuple[str, ...],
     key_file: Path | None,
-    vault_path: Path,
+    vault_path: Path | None,
     project: str | None,
     layout: str | None,
     workers: int,
     dask_address: str | None,
     state_dir: Path | None,
     force: bool,
+    check: bool,
+    max_file_size: int,
+    file_timeout: float,
     retry_failed: bool,
     batch_size: int,
     log_format: str,
@@ -125,11 +149,19 @@ def run_command(
     if plan.profile.pixels.burned_in == "ocr" and (why := ocr.unavailable()) is not None:
         raise click.UsageError(why)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
-    run_options = RunOptions(workers, batch_size, force, retry_failed, dask_address, dry_run, verify_after)
-    job = Job(in_dir, out_dir, plan, secret, vault=vault_path, state=state_dir, layout=layout, options=run_options)
+    limits = Limits(max_file_size, file_timeout)
+    run_options = RunOptions(
+        workers, batch_size, force, retry_failed, dask_address, dry_run, verify_after, check, limits
+    )
+    vault = vault_path_for(secret, vault_path)
+    job = Job(in_dir, out_dir, plan, secret, vault=vault, state=state_dir, layout=layout, options=run_options)
+    events = Events(log_format, job.run_id)
     with job:
-        events = Events(log_format, job.run_id)
         events.start(workers)
+        if job.created_vault:
+            events.note("vault-created", f"created a new vault at {vault}", path=str(vault))
+        if job.redone:
+            events.note("outputs-missing", f"{job.redone} outputs missing from OUT are made again", count=job.redone)
         with events.progress(job.count_inputs) as on_result:
             result = job.run(on_result)
     for finding in result.verification.findings if result.verification is not None else []:

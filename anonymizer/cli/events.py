@@ -43,6 +43,13 @@ class Events:
         sys.stdout.write(json.dumps({"event": event, "run_id": self.run_id, **fields}, sort_keys=True) + "\n")
         sys.stdout.flush()
 
+    def note(self, event: str, text: str, **fields: Any) -> None:
+        """One notice: a JSON event, or a text line on stderr."""
+        if self.format == "json":
+            self._json(event, **fields)
+        else:
+            self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
     def start(self, workers: int) -> None:
         if self.format == "json":
             self._json("run-started", workers=workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -35,9 +36,9 @@ vault_option = click.option(
     "--vault",
     "vault_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".anonymizer/vault.db"),
-    show_default=True,
-    help="The vault (SQLite); it may not live inside OUT.",
+    default=None,
+    help="The vault (SQLite; never inside OUT). Default: $XDG_DATA_HOME/anonymizer/<key fingerprint>/vault.db "
+    "(~/.local/share/...), the same from any working directory.",
 )
 project_option = click.option(
     "--project",
@@ -53,6 +54,17 @@ burned_in_option = click.option(
     "the default), redact the text OCR finds (ocr; extra [ocr] + tesseract), or ship them as they are (keep). "
     "Overrides the profile's pixels.burned_in.",
 )
+
+
+def data_home() -> Path:
+    """Where the default vaults and states live: ``$XDG_DATA_HOME/anonymizer`` (``~/.local/share/anonymizer``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "anonymizer"
+
+
+def vault_path_for(secret: Secret, given: Path | None) -> Path:
+    """The vault to use: ``--vault``, else the key's own folder under :func:`data_home`."""
+    return given if given is not None else data_home() / secret.fingerprint / "vault.db"
 
 
 def load_secret(key_file: Path | None, project: str) -> Secret:

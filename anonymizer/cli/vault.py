@@ -9,14 +9,16 @@ from pathlib import Path
 import click
 
 from anonymizer.cli import guarded, main
-from anonymizer.cli.options import key_option, load_secret, project_option, vault_option
+from anonymizer.cli.options import key_option, load_secret, project_option, vault_option, vault_path_for
 from anonymizer.errors import KeyFileError
 from anonymizer.keys.secret import load_key_file
 from anonymizer.keys.vault import EXPORTS, SqliteVault
 
 
-def _open(vault_path: Path, key_file: Path | None, project: str | None, readonly: bool = False) -> SqliteVault:
-    return SqliteVault(vault_path, load_secret(key_file, project or ""), readonly=readonly)
+def _open(vault_path: Path | None, key_file: Path | None, project: str | None, readonly: bool = False) -> SqliteVault:
+    """Open an existing vault (these commands never create one)."""
+    secret = load_secret(key_file, project or "")
+    return SqliteVault(vault_path_for(secret, vault_path), secret, readonly=readonly, create=False)
 
 
 @main.group()
@@ -119,7 +121,15 @@ def rotate(new_key_file: Path, vault_path: Path, key_file: Path | None) -> None:
     store = _open(vault_path, key_file, None)
     new = load_key_file(new_key_file)
     if new.key == store.secret.key:
+        store.close()
         raise KeyFileError("the new key is the current key")
-    count = store.rotate(new)
-    store.close()
+    with store:
+        count = store.rotate(new)
     click.echo(f"re-encrypted {count} entries; the new key is {new.fingerprint}", err=True)
+    if vault_path is None:  # the default place follows the key: move the vault and its run states along
+        old, moved = store.path.parent, vault_path_for(new, None).parent
+        if moved.exists():
+            click.echo(f"warning: {moved} exists; the vault stays in {old} (give --vault there)", err=True)
+        else:
+            old.rename(moved)
+            click.echo(f"moved the vault and its run states to {moved}", err=True)

@@ -21,10 +21,11 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from anonymizer.dicom import vr as vrs
+
 UNDEFINED = 0xFFFFFFFF
 GROUP_LENGTH = 0x00020000
 DEFAULT_CHARSET = "iso8859"  # pydicom's default_encoding
-LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 PIXEL_DATA = 0x7FE00010
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 
@@ -94,7 +95,7 @@ class _Writer:
     def header(self, tag: int, vr: str, length: int) -> bytes:
         if self.implicit:
             return self.marker(tag, length)
-        pack = self._long if vr in LONG_VRS else self._short
+        pack = self._long if vr in vrs.LONG_LENGTH else self._short
         return pack(tag >> 16, tag & 0xFFFF, vr.encode(), length)
 
     def dataset(self, fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str]) -> None:

@@ -7,8 +7,10 @@ file would ship a damaged object, so :func:`read` refuses it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -16,12 +18,14 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
 
+from anonymizer.dicom import vr as vrs
 from anonymizer.errors import InputError
 
 UNDEFINED = 0xFFFFFFFF
 DEFLATED = "1.2.840.10008.1.2.1.99"
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 IN_MEMORY = 256 * 1024 * 1024  # files up to this size are read whole (one read, parsed from memory)
+LONG_HEADER_VRS = frozenset(v.encode() for v in vrs.LONG_LENGTH)
 
 
 def sniff(path: Path) -> bool:
@@ -44,10 +48,99 @@ def is_dicom(path: Path, data: bytes | None) -> bool:
     return is_part10(data) if data is not None else sniff(path)
 
 
-def load(path: Path) -> bytes | None:
-    """The file's bytes when it is small enough to parse from memory, else None (raises OSError)."""
+def load(path: Path, max_size: int | None = None) -> bytes | None:
+    """The file's bytes when it is small enough to parse from memory, else None.
+
+    Raises
+    ------
+    InputError
+        ``too-large`` when the file has more than ``max_size`` bytes.
+    OSError
+        When the file cannot be read.
+    """
     with path.open("rb") as fh:
-        return None if os.fstat(fh.fileno()).st_size > IN_MEMORY else fh.read()
+        size = os.fstat(fh.fileno()).st_size
+        if max_size is not None and size > max_size:
+            raise InputError("too-large", f"over the --max-file-size of {max_size} bytes")
+        return None if size > IN_MEMORY else fh.read()
+
+
+def dataset_offset(head: bytes) -> int:
+    """Where the dataset starts: after the preamble, ``DICM`` and the file meta group (explicit VR LE)."""
+    if not is_part10(head):
+        return 0
+    offset = 132
+    while offset + 8 <= len(head) and head[offset : offset + 2] == b"\x02\x00":
+        vr = head[offset + 4 : offset + 6]
+        if vr in LONG_HEADER_VRS:
+            offset += 12 + struct.unpack_from("<L", head, offset + 8)[0]
+        else:
+            offset += 8 + struct.unpack_from("<H", head, offset + 6)[0]
+    return offset
+
+
+def source_digest(path: Path, data: bytes | None) -> str:
+    """SHA-256 of the dataset bytes outside the file meta (two copies of one object agree)."""
+    if data is not None:
+        return hashlib.sha256(memoryview(data)[dataset_offset(data) :]).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        fh.seek(dataset_offset(fh.read(65536)))
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def precheck(path: Path) -> None:
+    """Walk the top-level element headers of a file read from disk, before pydicom allocates.
+
+    A file too large to read whole is checked first: every declared length must fit in
+    the bytes left and the tags must ascend, so a corrupt length or a run of zero bytes
+    fails at once instead of being parsed (or allocated) for minutes.
+
+    Raises
+    ------
+    InputError
+        ``truncated`` (a length beyond the end) or ``malformed`` (tags out of order).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+        offset = dataset_offset(head)
+        syntax = _meta_syntax(head)
+        if syntax is None or syntax == DEFLATED:
+            return
+        implicit, little = syntax == "1.2.840.10008.1.2", syntax != "1.2.840.10008.1.2.2"
+        order = "<" if little else ">"
+        previous = -1
+        while offset + 8 <= size:
+            fh.seek(offset)
+            header = fh.read(12)
+            group, element = struct.unpack_from(f"{order}HH", header)
+            tag = group << 16 | element
+            if tag <= previous:
+                raise InputError("malformed", "element tags out of order")
+            previous = tag
+            if implicit:
+                length, start = struct.unpack_from(f"{order}L", header, 4)[0], offset + 8
+            elif header[4:6] in LONG_HEADER_VRS:
+                length, start = struct.unpack_from(f"{order}L", header, 8)[0], offset + 12
+            else:
+                length, start = struct.unpack_from(f"{order}H", header, 6)[0], offset + 8
+            if length == UNDEFINED:
+                return  # a sequence or encapsulated pixels: pydicom parses on (values are small then)
+            if start + length > size:
+                raise InputError("truncated", "a declared length exceeds the file")
+            offset = start + length
+
+
+def _meta_syntax(head: bytes) -> str | None:
+    """The Transfer Syntax UID of the file meta, read from the raw bytes."""
+    marker = head.find(b"\x02\x00\x10\x00UI")
+    if marker < 0 or marker > dataset_offset(head):
+        return None
+    length = struct.unpack_from("<H", head, marker + 6)[0]
+    return head[marker + 8 : marker + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
 
 
 def read(path: Path, data: bytes | None = None) -> FileDataset:
@@ -61,6 +154,8 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
         ``truncated`` when any top-level element holds fewer bytes than it declares,
         or pydicom hit the end of the file inside an element.
     """
+    if data is None:
+        precheck(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = pydicom.dcmread(path if data is None else io.BytesIO(data))

@@ -22,6 +22,7 @@ BINARY = _names(valuerep.BYTES_VR)  # OB OD OF OL OV OW UN
 NUMBER = _names(valuerep.INT_VR) | _names(valuerep.FLOAT_VR)  # AT DS FD FL IS SL SS SV UL US UV
 CHARSET = _names(valuerep.CUSTOMIZABLE_CHARSET_VR)  # LO LT PN SH ST UC UT: Specific Character Set applies
 ASCII = _names(valuerep.DEFAULT_CHARSET_VR) - NUMBER  # AE AS CS DA DT TM UI UR: always the default repertoire
+LONG_LENGTH = _names(valuerep.EXPLICIT_VR_LENGTH_32)  # explicit VR headers with a 4-byte length
 DATE = frozenset({"DA", "DT"})
 TEMPORAL = DATE | {"TM"}
 TEXT = STRING - NUMBER - TEMPORAL - {"AS", "UI"}  # AE CS LO LT PN SH ST UC UR UT: names, codes, free text

@@ -139,6 +139,12 @@ class Secret:
         return self._worker
 
     @property
+    def derivation_fingerprint(self) -> str:
+        """16 hex characters naming what makes the outputs (the derivation subkeys, kept across rotations)."""
+        material = b"".join(self._subkeys[p] for p in DERIVATION)
+        return hashlib.sha256(b"anonymizer/derivation/" + material).hexdigest()[:16]
+
+    @property
     def fingerprint(self) -> str:
         """16 hex characters that name this key without revealing it.
 

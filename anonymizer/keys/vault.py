@@ -138,7 +138,9 @@ class SqliteVault:
     run_id : str
         Stamped on every entry this instance writes.
     readonly : bool
-        Open an existing vault without writing (dry runs, reveal, export, stats).
+        Open an existing vault without writing (dry runs, stats).
+    create : bool
+        Create the vault when it does not exist (runs); False for commands that only read.
 
     Raises
     ------
@@ -148,8 +150,17 @@ class SqliteVault:
         The key does not open the vault.
     """
 
-    def __init__(self, path: str | os.PathLike[str], secret: Secret, run_id: str = "", readonly: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        secret: Secret,
+        run_id: str = "",
+        readonly: bool = False,
+        create: bool = True,
+    ):
         self.path, self.run_id, self.readonly = Path(path), run_id, readonly
+        if (readonly or not create) and not self.path.is_file():
+            raise VaultError(f"no vault at {self.path}")
         self._key = secret
         self._writing = False
         with _guarded():
@@ -164,12 +175,11 @@ class SqliteVault:
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            if not self.path.is_file():
-                raise VaultError("no vault at the given path")
             uri = self.path.resolve().as_uri() + "?mode=ro"
             db = sqlite3.connect(uri, uri=True, isolation_level=None)
         else:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for missing in reversed([f for f in self.path.parents if not f.exists()]):
+                missing.mkdir(mode=0o700, exist_ok=True)  # every folder made here is private
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             db = sqlite3.connect(self.path, isolation_level=None, timeout=60)

@@ -13,14 +13,14 @@ project's subkeys, is scattered to the workers once: use TLS on a shared cluster
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from anonymizer.errors import ClusterError
 from anonymizer.pipeline.chunks import CHUNK, Chunks
-from anonymizer.pipeline.worker import WorkerConfig, process_files
+from anonymizer.pipeline.worker import FileResult, WorkerConfig, process_files
 
 RETRIES = 2
 # A local cluster shares the machine's cores and memory with the work: no sampling
@@ -33,42 +33,61 @@ LOCAL_CONFIG = {
 CONNECT_SECONDS = 10
 
 
+class OnCluster:
+    """Files sent to Dask in tasks of :data:`CHUNK`; a lost task's files retried one by one."""
+
+    def __init__(self, client: Any, config: WorkerConfig, workers: int):
+        self._client = client
+        self._shared = client.scatter(config, broadcast=True)
+        self.window = 4 * CHUNK * workers
+        self._chunks = Chunks(self._send)
+
+    def _send(self, files: list[tuple[int, Path]]) -> Any:
+        return self._client.submit(process_files, self._shared, files, pure=False, retries=RETRIES)
+
+    def submit(self, ordinal: int, path: Path) -> Any:
+        return self._chunks.submit(ordinal, path)
+
+    def alone(self, ordinal: int, path: Path) -> FileResult:
+        try:
+            result: FileResult = self._send([(ordinal, path)]).result()[0]
+        except Exception:  # KilledWorker and the like: the file killed every worker it met
+            return FileResult(ordinal, "failed", "crash", "the worker process died on this file")
+        return result
+
+
 @contextmanager
-def dask_submitter(address: str, config: WorkerConfig) -> Iterator[tuple[Callable[[int, Path], Any], int]]:
-    """``(submit, window)`` for a Dask cluster; the cluster is closed on exit."""
+def cluster(address: str, config: WorkerConfig) -> Iterator[OnCluster]:
+    """An executor on a Dask cluster (``address``, or ``local:N``); the cluster is closed on exit."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ClusterError("--dask needs the extra: pip install 'anonymizer-dicom[dask]'") from None
-    cluster = None
+    local = None
     try:
         if address.startswith("local:"):
             import dask
 
-            workers = int(address.split(":", 1)[1])
             # no statistical profiler in the workers: on few cores it costs throughput
             dask.config.set(LOCAL_CONFIG)
-            cluster = LocalCluster(
-                n_workers=workers,
+            local = LocalCluster(
+                n_workers=int(address.split(":", 1)[1]),
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
-            client = Client(cluster)
+            client = Client(local)
         else:
             client = Client(address, timeout=CONNECT_SECONDS)
     except (OSError, ValueError, TimeoutError):
-        if cluster is not None:
-            cluster.close()
+        if local is not None:
+            local.close()
         raise ClusterError("cannot start or reach the Dask cluster") from None
     try:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        shared = client.scatter(config, broadcast=True)
-        chunks = Chunks(lambda files: client.submit(process_files, shared, files, pure=False, retries=RETRIES))
-        yield chunks.submit, 4 * CHUNK * workers
+        yield OnCluster(client, config, max(1, len(client.scheduler_info().get("workers", {}))))
     finally:
         client.close()
-        if cluster is not None:
-            cluster.close()
+        if local is not None:
+            local.close()

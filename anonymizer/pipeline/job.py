@@ -2,7 +2,7 @@
 
 ::
 
-    with Job(IN, OUT, "research", load_key_file("project.key")) as job:
+    with Job(IN, OUT, "research", load_key_file("project.key"), vault="vault.db") as job:
         result = job.run()
 
 Entering checks the folders, opens the vault (the key is checked before any file is
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from anonymizer.engine.plan import Plan
+from anonymizer.errors import AnonymizerError, StateError, VaultError
 from anonymizer.evidence import manifest
 from anonymizer.evidence.verify import Verification, verify
 from anonymizer.inputs import discover
@@ -33,13 +35,14 @@ from anonymizer.keys.secret import Secret
 from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
 from anonymizer.pipeline import runner
 from anonymizer.pipeline.layout import DEFAULT_LAYOUT, check_template
+from anonymizer.pipeline.reconcile import reconcile
 from anonymizer.pipeline.runner import RunOptions, RunSummary, check_folders
+from anonymizer.pipeline.settle import storage_fault
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import FileResult, WorkerConfig
 from anonymizer.pipeline.writer import publish, sweep_temporaries, write_temp
 from anonymizer.profile.loader import Profile, load_profile
-
-DEFAULT_VAULT = Path(".anonymizer/vault.db")
+from anonymizer.version import __version__
 
 
 @dataclass
@@ -72,6 +75,13 @@ def _now() -> str:
 class Job:
     """One run of a plan over IN into OUT, with its vault, state and evidence.
 
+    Entering binds the run to what made OUT: the state records the plan's digest, the
+    derivation keys' fingerprint, the project, the layout, the tool version and the
+    vault's identity. A run whose binding differs stops before reading any file (unless
+    ``options.force``: every file is made again and what the old binding left is removed);
+    a run whose recorded vault is missing or another one stops too. OUT is then
+    reconciled with the state (:mod:`anonymizer.pipeline.reconcile`).
+
     Parameters
     ----------
     in_dir, out_dir : str or os.PathLike
@@ -81,7 +91,8 @@ class Job:
     key : Secret
         The project key (:func:`anonymizer.load_key_file`).
     vault : str or os.PathLike
-        The vault file (never inside OUT).
+        The vault file (never inside OUT); created when it does not exist and OUT has
+        no recorded vault.
     state : str or os.PathLike or None
         The state folder (default: ``runs/<digest of OUT>`` beside the vault).
     layout : str or None
@@ -91,8 +102,10 @@ class Job:
 
     Raises
     ------
-    ProfileError, FolderError, KeyFileError, VaultError, StateError
-        On entering, before any input is read.
+    ProfileError, FolderError, StateError, ManifestError
+        On entering (exit 2, or 1 for altered outputs), before any input is read.
+    KeyFileError, VaultError
+        The key does not open the vault, or the vault is missing, damaged or not OUT's.
     """
 
     def __init__(
@@ -102,7 +115,7 @@ class Job:
         profile: Plan | Profile | str | os.PathLike[str],
         key: Secret,
         *,
-        vault: str | os.PathLike[str] = DEFAULT_VAULT,
+        vault: str | os.PathLike[str],
         state: str | os.PathLike[str] | None = None,
         layout: str | None = None,
         options: RunOptions | None = None,
@@ -120,52 +133,120 @@ class Job:
         self.vault: Vault | None = None
         self.state: StateStore | None = None
         self.secret = key
+        self.created_vault = False  # this run made a new vault (the CLI says where)
+        self.redone = 0  # outputs found missing in OUT, made again by this run
+        self.binding: dict[str, str] = {}
+        self._binding_id = ""
 
     # --- opening and closing ------------------------------------------------------------
 
     def __enter__(self) -> Job:
         check_template(self.layout)
         check_folders(self.in_dir, self.out_dir, self.vault_path, self.state_dir)
-        dry = self.options.dry_run
-        if dry:
+        if self.options.dry_run:
             self.vault = MemoryVault()
             if self.vault_path.is_file():  # the pseudonyms a real run would give
                 with SqliteVault(self.vault_path, self.key, readonly=True) as existing:
                     self.secret = existing.secret
-        else:
-            sqlite = SqliteVault(self.vault_path, self.key, run_id=self.run_id)
-            self.vault, self.secret = sqlite, sqlite.secret
+            self.state = StateStore(None, None, self.run_id)
+            return self
         try:
-            self.state = StateStore(None if dry else self.state_dir, None if dry else self.out_dir, self.run_id)
+            if self.vault_path.exists():  # the key is checked before anything is written
+                self._open_vault()
+            self.state = StateStore(self.state_dir, self.out_dir, self.run_id)
+            self._check_vault()
+            self._bind()
+            self.redone = reconcile(self.out_dir, self.state, self.options.check)
+            self.state.commit()
         except BaseException:
-            self.vault.close()
+            self.__exit__(None, None, None)
             raise
         return self
+
+    def _open_vault(self) -> None:
+        self.created_vault = not self.vault_path.exists()
+        sqlite = SqliteVault(self.vault_path, self.key, run_id=self.run_id)
+        self.vault, self.secret = sqlite, sqlite.secret
+
+    def _check_vault(self) -> None:
+        """The vault must be the one the state recorded for OUT (a missing one is never recreated)."""
+        assert self.state is not None
+        expected = (self.state.binding() or {}).get("vault")
+        if self.vault is None:
+            if expected:
+                raise VaultError(
+                    f"the vault OUT was made with is missing at {self.vault_path}; restore it (or give --vault "
+                    "where it is), or start a new OUT with a new state"
+                )
+            self._open_vault()
+        assert isinstance(self.vault, SqliteVault)
+        if expected and self.vault.identity != expected:
+            raise VaultError(
+                f"the vault at {self.vault_path} is not the one OUT was made with; give --vault the right one, "
+                "or start a new OUT with a new state"
+            )
+
+    def _bind(self) -> None:
+        assert self.state is not None and isinstance(self.vault, SqliteVault)
+        self.binding = {
+            "plan": self.plan.digest,
+            "keys": self.secret.derivation_fingerprint,
+            "project": self.secret.project,
+            "layout": self.layout,
+            "tool": __version__,
+            "vault": self.vault.identity,
+        }
+        recorded = self.state.binding()
+        if recorded is None and not self.state.is_empty():
+            recorded = {}  # a state written before bindings were recorded: what made OUT is unknown
+        if recorded is not None and recorded != self.binding:
+            changed = ", ".join(k for k in self.binding if recorded.get(k) != self.binding[k])
+            if not self.options.force:
+                raise StateError(
+                    f"OUT was made with another {changed} than this run's; --force makes every file again "
+                    "into this OUT (and removes what the old one left), or give a new OUT"
+                )
+            try:  # the manifest named the old plan: until this run ends, OUT has none
+                (self.out_dir / manifest.MANIFEST).unlink(missing_ok=True)
+            except OSError as exc:
+                raise storage_fault(exc) from None
+        text = json.dumps(self.binding, sort_keys=True)
+        self.state.set_meta("binding", text)
+        self._binding_id = hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         vault, state = self.vault, self.state
         self.vault = self.state = None
-        if vault is None or state is None:
-            return
+        failing = kind is not None
         try:
-            if kind is not None and not self.options.dry_run:
+            if failing and not self.options.dry_run:
                 sweep_temporaries(self.out_dir)  # in-flight files of an interrupted run
                 os.sync()  # what the state is about to call done is on disk first
         finally:
             try:
-                vault.close()  # the vault before the state: a file called done has its tokens
+                if vault is not None:
+                    vault.close()  # the vault before the state: a file called done has its tokens
+            except AnonymizerError:
+                if not failing:
+                    raise  # else the error that stopped the run is the one to report
             finally:
-                state.close()
+                try:
+                    if state is not None:
+                        state.close()
+                except AnonymizerError:
+                    if not failing:
+                        raise
 
     # --- running ------------------------------------------------------------------------
 
     def config(self) -> WorkerConfig:
         """What every worker gets: the compiled plan, the subkeys (never the key), the layout."""
-        return WorkerConfig(self.plan, self.secret.subkeys, self.layout, None if self.options.dry_run else self.out_dir)
+        out = None if self.options.dry_run else self.out_dir
+        return WorkerConfig(self.plan, self.secret.subkeys, self.layout, out, self.options.limits)
 
     def count_inputs(self) -> int:
         """The number of files under IN (a directory walk)."""
-        return sum(1 for _ in discover(self.in_dir))
+        return sum(1 for _ in discover(self.in_dir, self.out_dir))
 
     def run(self, on_result: Callable[[FileResult], None] = lambda r: None) -> JobResult:
         """De-identify every input, then verify (if asked) and write the manifest.
@@ -179,22 +260,34 @@ class Job:
         Returns
         -------
         JobResult
+
+        Raises
+        ------
+        StorageError
+            OUT's storage failed (full, read-only): the run stops; the same command resumes.
         """
         if self.vault is None or self.state is None:
             raise RuntimeError("a Job runs inside its with-block")
         started = _now()
-        summary = runner.run(self.in_dir, self.config(), self.vault, self.state, on_result, self.options)
+        summary = runner.run(
+            self.in_dir, self.config(), self.vault, self.state, on_result, self.options, self._binding_id
+        )
         result = JobResult(self.run_id, summary)
         if self.options.dry_run:
             return result
         if self.options.verify:
             result.verification = verify(self.out_dir, self.in_dir, self.plan)
         info = manifest.RunInfo(self.run_id, started, _now(), self.secret.fingerprint, self.layout)
-        content = manifest.manifest(self.plan, self.state.outputs(), info, summary.as_dict())
+        outputs = ((o.path, o.sop_uid, o.sha256, o.pixels) for o in self.state.outputs())
+        content = manifest.manifest(self.plan, outputs, info, summary.as_dict())
+        content["vault"] = self.binding.get("vault", "")
         if result.verification is not None:
             content["verification"] = result.verification.as_dict(findings=False)
         result.manifest = self.out_dir / manifest.MANIFEST
-        publish(write_temp(manifest.encode(content), self.out_dir), result.manifest)
+        try:
+            publish(write_temp(manifest.encode(content), self.out_dir), result.manifest)
+        except OSError as exc:
+            raise storage_fault(exc) from None
         return result
 
 

@@ -1,54 +1,75 @@
-"""Run a plan over a folder: discover, skip what is done, fan out, decide in order, record.
+"""Run a plan over a folder: discover, skip what is done, fan out, settle in order, record.
 
-Inputs are numbered by their position in sorted discovery order (the *ordinal*); that
-number, never the path, names a file in events and messages. Workers (in-process, a
-process pool, or later a Dask cluster) de-identify files and write temporary files;
-this coordinator consumes their results strictly in ordinal order, with a bounded
-window of tasks in flight (memory stays flat), and for each one: checks and stages its
-vault tokens (a collision fails the file), settles its output path (a path another
-instance owns gets a deterministic suffix), renames the temporary file into place and
-stages the state record. Vault and state are committed every ``batch`` files, the vault
-first. Every decision is made in ordinal order, so OUT is byte-identical for any
-number of workers, and a killed run re-run with the same command ends identical too.
+Inputs are numbered by their position in sorted discovery order (the *ordinal*, see
+:mod:`anonymizer.inputs`); that number, never the path, names a file in events and
+messages. Workers (in-process, a process pool or a Dask cluster) de-identify files and
+write temporary files; this coordinator consumes their results strictly in ordinal
+order, with a bounded window of tasks in flight (memory stays flat), and settles each
+one into OUT (:mod:`anonymizer.pipeline.settle`). Every ``batch`` files the outputs are
+synced, then the vault commits, then the state. Every decision is made in ordinal order,
+so OUT is byte-identical for any number of workers, and a killed run re-run with the
+same command ends identical too.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anonymizer.errors import FolderError, InputError, ProfileError, TokenCollisionError
-from anonymizer.inputs import discover
+from anonymizer.errors import FolderError, ProfileError, TokenCollisionError
+from anonymizer.inputs import BY_DESIGN, Problem, walk
 from anonymizer.keys.vault import Vault
-from anonymizer.pipeline.chunks import CHUNK, Chunks
-from anonymizer.pipeline.layout import disambiguate, path_key
-from anonymizer.pipeline.state import StateStore
-from anonymizer.pipeline.worker import FileResult, Worker, WorkerConfig, init_process, process_chunk_in_pool
-from anonymizer.pipeline.writer import publish, sweep_temporaries
+from anonymizer.pipeline.executor import Executor, executor
+from anonymizer.pipeline.settle import Settler
+from anonymizer.pipeline.state import Previous, StateStore
+from anonymizer.pipeline.worker import FileResult, Limits, WorkerConfig
+from anonymizer.pipeline.writer import sweep_temporaries
 
 log = logging.getLogger(__name__)
+SKIPPED_BY_DESIGN = frozenset({"not-dicom", "dicomdir", "duplicate", "done-before", *BY_DESIGN})
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: parallelism, commit size, what to redo."""
+    """How to run: parallelism, commit size, what to redo, limits, extras.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (1: in this process).
+    batch : int
+        Files per commit.
+    force : bool
+        Redo every input, also those a previous run finished (and accept a changed binding).
+    retry_failed : bool
+        Redo inputs a previous run failed on.
+    dask : str or None
+        A Dask scheduler address, or ``local:N``.
+    dry_run : bool
+        De-identify in memory; write nothing (OUT, vault, state).
+    verify : bool
+        Search OUT for the inputs' identifiers afterwards.
+    check : bool
+        Reconcile OUT by SHA-256 of every output, not only size and time.
+    limits : Limits
+        Largest input and longest time per file.
+    """
 
     workers: int = 1
     batch: int = 256
-    force: bool = False  # redo inputs done before
-    retry_failed: bool = False  # redo inputs that failed before
-    dask: str | None = None  # a scheduler address, or local:N (see anonymizer.pipeline.cluster)
-    dry_run: bool = False  # de-identify in memory; write nothing (OUT, vault, state)
-    verify: bool = False  # search OUT for the inputs' identifiers afterwards (Job)
+    force: bool = False
+    retry_failed: bool = False
+    dask: str | None = None
+    dry_run: bool = False
+    verify: bool = False
+    check: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -60,6 +81,9 @@ class RunSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     groups: Counter[str] = field(default_factory=Counter)
+    earlier_failures: int = 0  # inputs that failed in an earlier run and were not retried
+    removed: int = 0  # outputs removed (their input changed, now fails, or a --force pass left them)
+    complete: bool = False  # the run went over every input
 
     def add(self, result: FileResult) -> None:
         if result.status == "done":
@@ -70,6 +94,8 @@ class RunSummary:
             self.failed[result.reason] += 1
         else:
             self.skipped[result.reason] += 1
+            if result.reason == "failed-before":
+                self.earlier_failures += 1
 
     def as_dict(self) -> dict[str, Any]:
         """Counts only: done, skipped and failed by reason, elements per action and group."""
@@ -77,14 +103,16 @@ class RunSummary:
             "done": self.done,
             "skipped": dict(sorted(self.skipped.items())),
             "failed": dict(sorted(self.failed.items())),
+            "earlier_failures": self.earlier_failures,
+            "removed": self.removed,
             "actions": dict(sorted(self.actions.items())),
             "groups": dict(sorted(self.groups.items())),
         }
 
     @property
     def exit_code(self) -> int:
-        """0 when no file failed, 1 otherwise."""
-        return 1 if self.failed else 0
+        """0 only when every input has an output or was skipped by design; else 1."""
+        return 1 if self.failed or self.earlier_failures or not self.complete else 0
 
 
 def check_folders(in_dir: Path, out_dir: Path, *others: Path) -> None:
@@ -98,51 +126,59 @@ def check_folders(in_dir: Path, out_dir: Path, *others: Path) -> None:
             raise FolderError("the vault and the state must not live inside OUT")
 
 
-_Item = tuple[int, Path, os.stat_result]
+_Item = tuple[int, Path, os.stat_result | None, Previous | None]
 
 
-def _todo(in_dir: Path, state: StateStore, options: RunOptions) -> Iterator[tuple[_Item, FileResult | None]]:
-    """Inputs in order, each with a ready result when the state says to skip it."""
-    for ordinal, path in enumerate(discover(in_dir.absolute()), start=1):  # state keys: absolute
+def _todo(
+    in_dir: Path, out_dir: Path | None, state: StateStore, options: RunOptions, binding: str
+) -> Iterator[tuple[_Item, FileResult | None]]:
+    """Inputs in order, each with a ready result when the state says to skip it (or it is a walk problem)."""
+    ordinal = 0
+    for entry in walk(in_dir.absolute(), out_dir):  # state keys: absolute
+        if isinstance(entry, Problem):
+            status = "skipped" if entry.reason in BY_DESIGN else "failed"
+            yield (0, entry.path, None, None), FileResult(0, status, entry.reason)
+            continue
+        ordinal += 1
         try:
-            stat = path.stat()
+            stat = entry.stat()
         except OSError:
-            continue  # vanished since discovery
-        before = state.previous(path)
-        unchanged = before is not None and (before.size, before.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            yield (ordinal, entry, None, None), FileResult(ordinal, "failed", "unreadable")
+            continue
+        before = state.previous(entry)
         skip = None
-        if unchanged and before is not None:
-            if before.status in ("done", "skipped") and not options.force:
+        if before is not None and (before.size, before.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            current = before.binding == binding
+            if current and before.status in ("done", "skipped") and not options.force:
                 skip = FileResult(ordinal, "skipped", "done-before")
-            elif before.status == "failed" and not options.retry_failed:
-                skip = FileResult(ordinal, "skipped", "failed-before")
-        yield (ordinal, path, stat), skip
+            elif current and before.status == "failed" and not (options.retry_failed or options.force):
+                skip = FileResult(ordinal, "skipped", "failed-before", before.reason)
+        yield (ordinal, entry, stat, before), skip
 
 
-def _ordered(
-    items: Iterable[tuple[_Item, FileResult | None]],
-    submit: Callable[[int, Path], Any] | None,
-    worker: Worker,
-    window: int,
-) -> Iterator[tuple[_Item, FileResult]]:
-    """Results in input order with at most ``window`` tasks in flight (back-pressure).
-
-    ``submit`` returns a future (``concurrent.futures`` or Dask); None runs in-process.
-    """
+def _ordered(items: Iterable[tuple[_Item, FileResult | None]], runner: Executor) -> Iterator[tuple[_Item, FileResult]]:
+    """Results in input order with at most ``runner.window`` files in flight (back-pressure)."""
     pending: deque[tuple[_Item, Any]] = deque()
+
+    def settled(item: _Item, outcome: Any) -> FileResult:
+        if isinstance(outcome, FileResult):
+            return outcome
+        try:
+            result: FileResult = outcome.result()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # the task died with its worker: this file again, alone
+            return runner.alone(item[0], item[1])
+        return result
+
     for item, ready in items:
-        if ready is not None:
-            pending.append((item, ready))
-        elif submit is None:
-            pending.append((item, worker.process(item[0], item[1])))
-        else:
-            pending.append((item, submit(item[0], item[1])))
-        while len(pending) > window or (pending and isinstance(pending[0][1], FileResult)):
+        pending.append((item, ready if ready is not None else runner.submit(item[0], item[1])))
+        while len(pending) > runner.window or (pending and isinstance(pending[0][1], FileResult)):
             head, outcome = pending.popleft()
-            yield head, outcome if isinstance(outcome, FileResult) else outcome.result()
+            yield head, settled(head, outcome)
     while pending:
         head, outcome = pending.popleft()
-        yield head, outcome if isinstance(outcome, FileResult) else outcome.result()
+        yield head, settled(head, outcome)
 
 
 def run(
@@ -152,6 +188,7 @@ def run(
     state: StateStore,
     on_result: Callable[[FileResult], None] = lambda r: None,
     options: RunOptions = RunOptions(),
+    binding: str = "",
 ) -> RunSummary:
     """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run).
 
@@ -169,64 +206,49 @@ def run(
         Called with each result in input order; what it raises propagates.
     options : RunOptions
         Workers, commit size, what to redo, Dask.
+    binding : str
+        The id of what makes the outputs (plan, keys, layout, tool, vault): inputs done
+        under another binding are done again.
 
     Returns
     -------
     RunSummary
+
+    Raises
+    ------
+    StorageError
+        OUT's storage failed: nothing more is settled (the same command resumes).
     """
-    worker = Worker(config)
     out_dir = config.out_dir
     if out_dir is not None and sweep_temporaries(out_dir):
         log.info("removed temporary files of an interrupted run")
     try:
-        vault.add(worker.plan.lookup_records())  # the controller's crosswalks, whole
+        vault.add(config.plan.lookup_records())  # the controller's crosswalks, whole
     except TokenCollisionError:
         raise ProfileError("a lookup table gives two originals one pseudonym") from None
     vault.commit()
-    summary = RunSummary()
+    summary, settler = RunSummary(), Settler(out_dir, vault, state, binding)
     early = EarlyWriteback()
-    with _executor(config, options) as (submit, window):
-        for count, ((ordinal, path, stat), result) in enumerate(
-            _ordered(_todo(in_dir, state, options), submit, worker, window), start=1
+    with executor(config, options.workers, options.dask) as runner:
+        for count, ((_, path, stat, previous), result) in enumerate(
+            _ordered(_todo(in_dir, out_dir, state, options, binding), runner), start=1
         ):
-            if result.status == "done":
-                result = _settle(result, out_dir, vault, state)
             if result.reason not in ("done-before", "failed-before"):
-                state.record(path, stat, result.status, result.reason, result.output)
+                result = settler.settle(result, path, previous)
+                fields = (result.output, binding, result.source, result.sop_uid)
+                state.record(path, stat, result.status, result.reason, *fields)
             summary.add(result)
-            if result.status == "failed":
-                log.warning("file #%d failed: %s %s", ordinal, result.reason, result.detail)
             on_result(result)
             if count % options.batch == 0:
-                _commit(out_dir, vault, state)
+                commit(out_dir, vault, state)
             elif out_dir is not None and count % max(1, options.batch // 8) == 0:
                 early.start()
     if out_dir is not None:
         sweep_temporaries(out_dir)  # a re-run task of a lost cluster worker may leave one
-    _commit(out_dir, vault, state)
+    settler.collect_garbage()
+    summary.removed, summary.complete = settler.removed, True
+    commit(out_dir, vault, state)
     return summary
-
-
-@contextmanager
-def _executor(config: WorkerConfig, options: RunOptions) -> Iterator[tuple[Callable[[int, Path], Any] | None, int]]:
-    """``(submit, window)``: in-process (None), a spawn process pool, or a Dask cluster."""
-    if options.dask:
-        from anonymizer.pipeline.cluster import dask_submitter
-
-        with dask_submitter(options.dask, config) as dask:
-            yield dask
-        return
-    if options.workers == 1:
-        yield None, 1
-        return
-    # spawn: workers inherit no descriptor (locks, databases) and no threads
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(options.workers, context, initializer=init_process, initargs=(config,))
-    chunks = Chunks(lambda files: pool.submit(process_chunk_in_pool, files))
-    try:
-        yield chunks.submit, 4 * CHUNK * options.workers
-    finally:
-        pool.shutdown(cancel_futures=True)
 
 
 class EarlyWriteback:
@@ -245,7 +267,7 @@ class EarlyWriteback:
             self._thread.start()
 
 
-def _commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:
+def commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:
     """Make a batch durable: the files (one sync), then the vault, then the state.
 
     The state marks a file done only after its bytes and its tokens are on disk.
@@ -254,23 +276,3 @@ def _commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:
         os.sync()
     vault.commit()
     state.commit()
-
-
-def _settle(result: FileResult, out_dir: Path | None, vault: Vault, state: StateStore) -> FileResult:
-    """Vault tokens, output path, rename: a failure here leaves no output."""
-    temp = Path(result.temp) if result.temp else None
-    try:
-        vault.add(result.records)
-        output = result.output
-        owner = state.owner(path_key(output))
-        if owner is not None and owner != result.sop_uid:
-            output = disambiguate(output, result.sop_uid)
-        if out_dir is not None and temp is not None:
-            publish(temp, out_dir / output)
-        state.claim(path_key(output), output, result.sop_uid, result.sha256, result.pixels)
-    except Exception as exc:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-        reason = exc.reason if isinstance(exc, InputError) else "io"
-        return FileResult(result.ordinal, "failed", reason)
-    return replace(result, output=output, temp="")

@@ -1,12 +1,13 @@
-"""The operator's local state: what each input became, who owns each output path, locks.
+"""The operator's local state: what each input became, what made OUT, who owns each output, locks.
 
-SQLite (WAL) in the state folder (default ``.anonymizer/`` beside the vault; never in
-OUT), plus one JSON-lines run log per run. This is the only place input paths are
-written, and it stays on the operator's machine::
+SQLite (WAL) in the state folder (never in OUT; schema in :mod:`anonymizer.pipeline.schema`),
+plus one JSON-lines run log per run. This is the only place input paths are written,
+and it stays on the operator's machine. Input paths are stored as bytes
+(``os.fsencode``), so any file name the file system allows can be recorded.
 
-    inputs(path PRIMARY KEY, size, mtime_ns, status, reason, output, updated)
-    outputs(key PRIMARY KEY, path, sop_uid, sha256)   key = case-folded relative path
-    meta(name PRIMARY KEY, value)                      the OUT this state belongs to
+Every write goes into one open transaction that :meth:`StateStore.commit` ends; the
+runner commits right after the files are synced and the vault committed, so an input
+recorded as done always has its bytes on disk and its tokens in the vault.
 
 A run holds an exclusive ``flock`` on the state folder and on OUT (the directories
 themselves: no lock files), so a second run on either is refused.
@@ -14,6 +15,7 @@ themselves: no lock files), so a second run on either is refused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -23,34 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from anonymizer.errors import StateError
 from anonymizer.keys.vault import CACHE_KIB
-from anonymizer.migrations import Migrations
-
-MIGRATIONS = Migrations("state")
-
-
-@MIGRATIONS
-def create_tables(db: sqlite3.Connection) -> None:
-    """Version 1: meta, inputs, outputs (``IF NOT EXISTS``: states made before migrations adopt it)."""
-    db.execute("CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS inputs(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-        " status TEXT NOT NULL, reason TEXT NOT NULL, output TEXT NOT NULL, updated TEXT NOT NULL)"
-    )
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS outputs(key TEXT PRIMARY KEY, path TEXT NOT NULL, sop_uid TEXT NOT NULL,"
-        " sha256 TEXT NOT NULL)"
-    )
-
-
-@MIGRATIONS
-def add_pixels_column(db: sqlite3.Connection) -> None:
-    """Version 2: outputs.pixels, the redacted boxes (rule names and coordinates) of each output."""
-    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outputs)")}
-    if "pixels" not in columns:  # states written by the version that added the column without a migration
-        db.execute("ALTER TABLE outputs ADD COLUMN pixels TEXT NOT NULL DEFAULT ''")
+from anonymizer.pipeline.schema import MIGRATIONS
 
 
 @dataclass(frozen=True)
@@ -60,6 +39,24 @@ class Previous:
     size: int
     mtime_ns: int
     status: str
+    reason: str
+    output: str
+    binding: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output OUT holds, as the state recorded it."""
+
+    path: str
+    sop_uid: str
+    sha256: str
+    pixels: str
+    size: int
+    mtime_ns: int
+    binding: str
+    input: bytes
 
 
 def _lock(folder: Path) -> int:
@@ -72,20 +69,39 @@ def _lock(folder: Path) -> int:
     return fd
 
 
-class StateStore:
-    """Per-input records and output-path ownership; ``folder=None`` keeps them in memory.
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
-    Writes are staged and made durable by :meth:`commit`; the runner commits right after
-    the vault, so an input recorded as done always has its tokens in the vault.
+
+def _key(path: Path) -> bytes:
+    return os.fsencode(path)
+
+
+class StateStore:
+    """Per-input records, the binding of OUT and output ownership; ``folder=None`` keeps them in memory.
+
+    Parameters
+    ----------
+    folder : Path or None
+        The state folder (created 0700), or None for an in-memory state (dry runs).
+    out_dir : Path or None
+        OUT: the state is bound to it, and OUT is locked too.
+    run_id : str
+        Names this run's log file.
+
+    Raises
+    ------
+    StateError
+        Locked by another run, bound to another OUT, damaged, or newer than this tool.
     """
 
     def __init__(self, folder: Path | None, out_dir: Path | None, run_id: str):
         self.folder, self.run_id = folder, run_id
         self._locks: list[int] = []
-        self._pending: dict[str, tuple[str, str, str, str]] = {}  # key -> (path, sop_uid, sha256, pixels)
         self._log = None
         if folder is not None:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for missing in reversed([f for f in (folder, *folder.parents) if not f.exists()]):
+                missing.mkdir(mode=0o700, exist_ok=True)  # every folder made here is private
             self._locks.append(_lock(folder))
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +110,7 @@ class StateStore:
             self._db = self._connect(folder)
             MIGRATIONS.apply(self._db)
             if out_dir is not None:
-                self._bind(out_dir)
+                self._bind_out(out_dir)
             self._db.execute("BEGIN")
         except ValueError:
             self._release()
@@ -119,66 +135,144 @@ class StateStore:
         db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # memory stays flat as the state grows
         return db
 
-    def _bind(self, out_dir: Path) -> None:
+    def _bind_out(self, out_dir: Path) -> None:
         target = str(out_dir.resolve())
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'out'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('out', ?)", (target,))
-        elif row[0] != target:
+        found = self.meta("out")
+        if found is None:
+            self.set_meta("out", target)
+        elif found != target:
             raise StateError("this state folder belongs to another OUT; give --state another folder")
+
+    # --- what made OUT ------------------------------------------------------------------
+
+    def meta(self, name: str) -> str | None:
+        """A value of the meta table (``out``, ``binding``), or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Stage a value of the meta table."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def binding(self) -> dict[str, Any] | None:
+        """What produced the outputs recorded here (plan, keys, layout, tool, vault), or None."""
+        found = self.meta("binding")
+        return None if found is None else dict(json.loads(found))
+
+    def is_empty(self) -> bool:
+        """No input has been recorded yet."""
+        return self._db.execute("SELECT 1 FROM inputs LIMIT 1").fetchone() is None
+
+    # --- inputs -------------------------------------------------------------------------
 
     def previous(self, path: Path) -> Previous | None:
         """What was recorded for ``path`` (None: never seen)."""
-        row = self._db.execute("SELECT size, mtime_ns, status FROM inputs WHERE path = ?", (str(path),)).fetchone()
-        return None if row is None else Previous(int(row[0]), int(row[1]), str(row[2]))
+        row = self._db.execute(
+            "SELECT size, mtime_ns, status, reason, output, binding, attempts FROM inputs WHERE path = ?",
+            (_key(path),),
+        ).fetchone()
+        if row is None:
+            return None
+        size, mtime, status, reason, output, binding, attempts = row
+        return Previous(int(size), int(mtime), str(status), str(reason), str(output), str(binding), int(attempts))
 
-    def owner(self, key: str) -> str | None:
-        """The SOP Instance UID that owns output path ``key``, or None."""
-        if key in self._pending:
-            return self._pending[key][1]
-        row = self._db.execute("SELECT sop_uid FROM outputs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+    def record(
+        self,
+        path: Path,
+        stat: os.stat_result | None,
+        status: str,
+        reason: str = "",
+        output: str = "",
+        binding: str = "",
+        source: str = "",
+        sop_uid: str = "",
+    ) -> None:
+        """Stage the outcome of one input (and log it with its path, locally).
 
-    def record(self, path: Path, stat: os.stat_result, status: str, reason: str = "", output: str = "") -> None:
-        """Stage the outcome of one input (and log it with its path, locally)."""
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        ``stat`` is None for an entry the walk could not read (a folder, a broken link).
+        """
+        now = _now()
+        before = self._db.execute("SELECT attempts, first_seen FROM inputs WHERE path = ?", (_key(path),)).fetchone()
+        attempts, first_seen = (int(before[0]) + 1, str(before[1]) or now) if before else (1, now)
+        size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
+        row = (_key(path), size, mtime, status, reason, output, now, binding, source, sop_uid)
         self._db.execute(
-            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (str(path), stat.st_size, stat.st_mtime_ns, status, reason, output, now),
+            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, attempts, first_seen)
         )
         if self._log is not None:
-            entry = {"at": now, "input": str(path), "status": status, "reason": reason, "output": output}
+            entry = {"at": now, "input": os.fsdecode(path), "status": status, "reason": reason, "output": output}
             self._log.write(json.dumps(entry) + "\n")
 
-    def claim(self, key: str, path: str, sop_uid: str, sha256: str, pixels: str = "") -> None:
+    def redo_outputs(self, outputs: list[str]) -> None:
+        """Forget that the inputs of these outputs are done (the outputs are missing): the run makes them again."""
+        self._db.executemany("UPDATE inputs SET status = 'redo' WHERE output = ?", [(o,) for o in outputs])
+
+    def source_of(self, path: bytes) -> str:
+        """The recorded SHA-256 of an input's dataset (outside file meta), or ``""``."""
+        row = self._db.execute("SELECT source FROM inputs WHERE path = ?", (path,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def failures(self) -> Iterator[tuple[bytes, str, str, int, str]]:
+        """Inputs whose last outcome was a failure: (path, reason, first seen, attempts, updated)."""
+        query = "SELECT path, reason, first_seen, attempts, updated FROM inputs WHERE status = 'failed' ORDER BY path"
+        for path, reason, first, attempts, updated in self._db.execute(query):
+            yield bytes(path), str(reason), str(first), int(attempts), str(updated)
+
+    def count_failed(self) -> int:
+        """How many inputs failed the last time they were processed."""
+        return int(self._db.execute("SELECT COUNT(*) FROM inputs WHERE status = 'failed'").fetchone()[0])
+
+    # --- outputs ------------------------------------------------------------------------
+
+    def owner(self, key: str) -> tuple[str, bytes] | None:
+        """The (SOP Instance UID, input) that owns output path ``key``, or None."""
+        row = self._db.execute("SELECT sop_uid, input FROM outputs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def by_sop(self, sop_uid: str) -> tuple[str, bytes] | None:
+        """The (output key, input) of the output holding this (new) SOP Instance UID, or None."""
+        row = self._db.execute("SELECT key, input FROM outputs WHERE sop_uid = ? LIMIT 1", (sop_uid,)).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def claim(self, key: str, output: Output) -> None:
         """Stage ownership of an output path (``pixels``: JSON of redacted boxes, coordinates only)."""
-        self._pending[key] = (path, sop_uid, sha256, pixels)
+        o = output
+        self._db.execute(
+            "INSERT OR REPLACE INTO outputs(key, path, sop_uid, sha256, pixels, size, mtime_ns, binding, input)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, o.path, o.sop_uid, o.sha256, o.pixels, o.size, o.mtime_ns, o.binding, o.input),
+        )
+
+    def release(self, key: str) -> None:
+        """Stage forgetting an output (its file was removed from OUT)."""
+        self._db.execute("DELETE FROM outputs WHERE key = ?", (key,))
+
+    def outputs(self) -> Iterator[Output]:
+        """Every recorded output, by relative path."""
+        query = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs ORDER BY path"
+        for path, uid, digest, pixels, size, mtime, binding, owner in self._db.execute(query).fetchall():
+            yield Output(
+                str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner)
+            )
+
+    # --- durability ---------------------------------------------------------------------
 
     def commit(self) -> None:
         """Make every staged record durable (one transaction)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO outputs(key, path, sop_uid, sha256, pixels) VALUES (?, ?, ?, ?, ?)",
-            [(key, *value) for key, value in self._pending.items()],
-        )
-        self._db.execute("COMMIT")
-        self._pending.clear()
-        if self._log is not None:
-            self._log.flush()
-        self._db.execute("BEGIN")
-
-    def outputs(self) -> Iterator[tuple[str, str, str, str]]:
-        """Every committed output: (relative path, SOP Instance UID, SHA-256, pixels JSON), by path."""
-        query = "SELECT path, sop_uid, sha256, pixels FROM outputs ORDER BY path"
-        for path, sop_uid, digest, pixels in self._db.execute(query):
-            yield str(path), str(sop_uid), str(digest), str(pixels)
+        try:
+            self._db.execute("COMMIT")
+            if self._log is not None:
+                self._log.flush()
+            self._db.execute("BEGIN")
+        except sqlite3.DatabaseError:
+            raise StateError("the state database cannot be written (damaged, or its disk is full)") from None
 
     def close(self) -> None:
         """Commit, close, release the locks."""
         try:
-            self.commit()
             self._db.execute("COMMIT")
         except sqlite3.DatabaseError:
-            raise StateError("the state database cannot be written (damaged or full disk)") from None
+            raise StateError("the state database cannot be written (damaged, or its disk is full)") from None
         finally:
             self._release()
 
@@ -186,7 +280,8 @@ class StateStore:
         if hasattr(self, "_db"):
             self._db.close()
         if self._log is not None:
-            self._log.close()
+            with contextlib.suppress(OSError):  # a full disk: the run log is a convenience, the database the record
+                self._log.close()
         for fd in self._locks:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

@@ -8,17 +8,22 @@ settles path collisions and renames, in input order.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import signal
+import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import FileDataset
 
 from anonymizer.dicom.encoder import encode
-from anonymizer.dicom.reader import is_dicom, load, read
+from anonymizer.dicom.reader import is_dicom, load, read, source_digest
 from anonymizer.engine.apply import deidentify, identifiers_of
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import ActionError, AnonymizerError, InputError
@@ -30,6 +35,31 @@ from anonymizer.profile.loader import Profile
 from anonymizer.text import identifiers
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# Errors of the storage OUT lives on: not a verdict on the file, the run stops (same command resumes).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
+
+
+class FileTimeout(BaseException):
+    """One file took longer than its time limit (a BaseException, so no ``except Exception`` swallows it)."""
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`FileTimeout` in this thread after ``seconds`` (main thread only; else no limit)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,15 @@ class FileResult:
     records: tuple[tuple[str, str, str], ...] = ()
     groups: Counter[str] = field(default_factory=Counter)
     pixels: str = ""  # JSON of redacted boxes (rule names, coordinates), "" when untouched
+    source: str = ""  # SHA-256 of the input's dataset outside the file meta (duplicates agree)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost: bytes on disk and seconds of work (None: no limit)."""
+
+    max_size: int | None = 4 << 30
+    seconds: float | None = 300.0
 
 
 @dataclass(frozen=True)
@@ -72,20 +111,31 @@ class WorkerConfig:
         The output path template.
     out_dir : Path or None
         OUT; None for a dry run (nothing written).
+    limits : Limits
+        Largest input and longest time per file.
     """
 
     plan: Plan
     keys: Subkeys
     layout: str
     out_dir: Path | None
+    limits: Limits = field(default_factory=Limits)
 
 
-def prepare(ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys) -> tuple[FileResult, FileDataset | None]:
-    """Read and de-identify one file in memory; never raises for a bad input."""
+def prepare(
+    ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys, limits: Limits | None = None
+) -> tuple[FileResult, FileDataset | None]:
+    """Read and de-identify one file in memory; never raises for a bad input.
+
+    Whatever one file does (a decoder's native panic included) is that file's failure;
+    only an interrupt (KeyboardInterrupt, SystemExit) propagates.
+    """
     try:
-        data = load(path)
-    except OSError as exc:
+        data = load(path, (limits or Limits()).max_size)
+    except InputError as exc:
         return failure(ordinal, exc), None
+    except OSError as exc:
+        return FileResult(ordinal, "failed", "unreadable" if isinstance(exc, PermissionError) else "io"), None
     if not is_dicom(path, data):
         return FileResult(ordinal, "skipped", "not-dicom"), None
     try:
@@ -99,7 +149,10 @@ def prepare(ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys) -> tup
         if pixels.status == "redacted":
             redact.mark_clean(ds)
             outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
-    except Exception as exc:
+        source = source_digest(path, data)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
         return failure(ordinal, exc), None
     done = FileResult(
         ordinal,
@@ -109,6 +162,7 @@ def prepare(ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys) -> tup
         records=tuple(outcome.records),
         groups=outcome.groups,
         pixels=json.dumps(pixels.boxes, sort_keys=True) if pixels.boxes else "",
+        source=source,
     )
     return done, ds
 
@@ -131,16 +185,24 @@ def with_burned_in(profile: Profile, policy: str | None) -> Profile:
 
 
 def failure(ordinal: int, exc: BaseException) -> FileResult:
-    """A failed result with a stable reason; pydicom's messages (values) are dropped."""
+    """A failed result with a stable reason; pydicom's messages (values) are dropped.
+
+    Parsing happens in memory, so an ``OSError`` without an error number is pydicom
+    meeting the end of the data inside an element or sequence: ``truncated``.
+    """
     if isinstance(exc, ActionError):
         return FileResult(ordinal, "failed", "action", str(exc))
     if isinstance(exc, InputError):
         return FileResult(ordinal, "failed", exc.reason, exc.detail)
     if isinstance(exc, AnonymizerError):
         return FileResult(ordinal, "failed", exc.code)
+    if isinstance(exc, FileTimeout):
+        return FileResult(ordinal, "failed", "timeout")
     if isinstance(exc, OSError):
-        return FileResult(ordinal, "failed", "io", type(exc).__name__)
-    return FileResult(ordinal, "failed", "invalid-dicom", type(exc).__name__)
+        return FileResult(ordinal, "failed", "io" if exc.errno else "truncated", type(exc).__name__)
+    if not isinstance(exc, Exception):
+        return FileResult(ordinal, "failed", "crash", type(exc).__name__)
+    return FileResult(ordinal, "failed", "malformed", type(exc).__name__)
 
 
 class Worker:
@@ -151,19 +213,33 @@ class Worker:
         self.plan = config.plan
 
     def process(self, ordinal: int, path: Path) -> FileResult:
-        """De-identify ``path``; write its bytes to a temporary file unless dry run."""
-        result, ds = prepare(ordinal, path, self.plan, self.config.keys)
-        if ds is None:
-            return result
+        """De-identify ``path``; write its bytes to a temporary file unless dry run.
+
+        A file that takes longer than ``limits.seconds`` fails with ``timeout`` (where the
+        worker runs in its process's main thread: in-process and pool workers). A write
+        that fails for lack of space or a read-only OUT is not the file's failure: the
+        result's status is ``fault`` and the coordinator stops the run.
+        """
         try:
-            output = relative_path(ds, self.config.layout)
-            if self.config.out_dir is None:
-                return replace(result, output=output)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                data = encode(ds)
+            with deadline(self.config.limits.seconds):
+                result, ds = prepare(ordinal, path, self.plan, self.config.keys, self.config.limits)
+                if ds is None:
+                    return result
+                output = relative_path(ds, self.config.layout)
+                if self.config.out_dir is None:
+                    return replace(result, output=output)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    data = encode(ds)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            return failure(ordinal, exc)
+        try:
             temp = write_temp(data, (self.config.out_dir / output).parent, sync=False)  # synced per batch
-        except Exception as exc:
+        except OSError as exc:
+            if exc.errno in STORAGE_ERRNOS:
+                return FileResult(ordinal, "fault", "storage", errno.errorcode.get(exc.errno or 0, "EIO"))
             return failure(ordinal, exc)
         return replace(result, output=output, temp=str(temp), sha256=hashlib.sha256(data).hexdigest())
 
