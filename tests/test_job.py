@@ -33,9 +33,8 @@ def test_the_api_example_uses_only_the_public_api_and_runs(sample: Sample, tmp_p
     assert len(main.body) <= 10  # about ten lines
     key = make_key(tmp_path)
     in_dir, out = sample.files[0].parents[1], tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, example, in_dir, out, "--key-file", key, "--vault", tmp_path / "v.db"], cwd=tmp_path, capture_output=True, text=True
-    )
+    args = [sys.executable, example, in_dir, out, "--key-file", key, "--vault", tmp_path / "v.db"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     listed = json.loads((out / "anonymizer-manifest.json").read_text())["files"]
     assert len(listed) == len(sample.files) == len(output_files(out))
@@ -65,7 +64,8 @@ def test_an_interrupted_job_makes_files_durable_before_the_state_calls_them_done
             raise KeyboardInterrupt
 
     key = load_key_file(make_key(tmp_path))
-    with pytest.raises(KeyboardInterrupt), Job(corpus, tmp_path / "out", "research", key, vault=tmp_path / "v.db") as job:
+    job = Job(corpus, tmp_path / "out", "research", key, vault=tmp_path / "v.db")
+    with pytest.raises(KeyboardInterrupt), job:
         job.run(stop_after_five)
     assert events == ["sync", "state"]  # the bytes first, then the state calls them done
     assert not [p for p in (tmp_path / "out").rglob("*.part")]
