@@ -24,6 +24,44 @@ messages dropped (``raise ... from None``): they can quote values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# Every reason code a file or walk entry can get, and what it means (the README lists them).
+REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        # failed: the file gets no output
+        "truncated": "the file ends inside an element, or declares more bytes than it has",
+        "malformed": "the bytes do not parse as a DICOM dataset (tags out of order, bad structure)",
+        "empty-dataset": "no data element after the file meta",
+        "missing-pixel-data": "an image without pixel data (most often a file cut before its pixels)",
+        "missing-sop-instance-uid": "no SOP Instance UID: the object cannot be named",
+        "too-large": "larger than --max-file-size",
+        "timeout": "took longer than --file-timeout",
+        "unreadable": "the file or a folder cannot be read (permissions, not a regular file)",
+        "io": "an input/output error while reading the file",
+        "crash": "the worker process died on this file twice (native abort, out of memory)",
+        "action": "an action cannot apply to an element (the detail names tag, VR and action)",
+        "token-collision": "a token would stand for two originals in one namespace",
+        "sop-instance-conflict": "another input holds the same SOP Instance UID with another dataset",
+        "burned-in": "may hold burned-in text that no pixel rule covers (policy quarantine)",
+        "ocr-unavailable": "policy ocr, but OCR cannot run here",
+        "pixel-decode": "the pixel data cannot be decoded (missing codec, corrupt stream, decoder panic)",
+        "pixel-encode": "the redacted pixel data cannot be encoded",
+        "broken-link": "a symbolic link whose target does not exist",
+        "loop": "a symbolic link that resolves to itself",
+        "output-link": "a symbolic link into OUT (never read)",
+        # skipped by design: no output, and the run can still exit 0
+        "not-dicom": "no DICOM preamble and magic",
+        "dicomdir": "a DICOMDIR (a media index, not an object)",
+        "duplicate": "the same dataset as an input already done (same SOP Instance UID, same bytes)",
+        "folder-link": "a symbolic link to a folder (not followed)",
+        "done-before": "done by an earlier run with the same binding, unchanged since",
+        # skipped, but OUT is still incomplete: the exit code stays 1
+        "failed-before": "failed in an earlier run and not retried (--retry-failed)",
+    }
+)
+
 
 class AnonymizerError(Exception):
     """Base of every error the package raises on purpose."""

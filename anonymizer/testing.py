@@ -216,16 +216,22 @@ def _evidence(study_uid: str, images: list[tuple[str, str, str]]) -> Dataset:
 
 
 def write_flat_corpus(
-    out: Path, count: int, template: str = "CT_small.dcm", per_patient: int = 20, matrix: int | None = None
+    out: Path,
+    count: int,
+    template: str = "CT_small.dcm",
+    per_patient: int = 20,
+    matrix: int | None = None,
+    batch: str = "flat",
 ) -> list[Path]:
     """A flat PACS-style dump: ``count`` files with random hex names, ``per_patient`` each.
 
     Patients have one study and one series; identifiers are planted as in :func:`plant`.
     ``matrix`` (e.g. 512) gives an uncompressed 16-bit template that size (the template's
-    own pixels, tiled), for files of realistic CT size.
+    own pixels, tiled), for files of realistic CT size. Another ``batch`` name gives other
+    instances and studies (the same patients: a later export).
     """
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(count)
+    rng = random.Random(count if batch == "flat" else f"{batch}/{count}")
     source = Path(template_path(template)).read_bytes()
     if matrix is not None:
         big = pydicom.dcmread(io.BytesIO(source))
@@ -239,9 +245,9 @@ def write_flat_corpus(
     for i in range(count):
         ds = pydicom.dcmread(io.BytesIO(source))
         p, s = divmod(i, per_patient)
-        sop = _uid("flat", template, i)
+        sop = _uid(batch, template, i)
         ds.SOPInstanceUID, ds.file_meta.MediaStorageSOPInstanceUID = sop, UID(sop)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = _uid("flat-study", p), _uid("flat-series", p)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = _uid(f"{batch}-study", p), _uid(f"{batch}-series", p)
         ds.InstanceNumber = s + 1
         plant(ds, p, 0, f"I{s}")
         path = out / f"{rng.getrandbits(64):016x}"

@@ -10,7 +10,7 @@ import click
 from anonymizer.cli import EXIT_FAILED, guarded, main
 from anonymizer.cli.options import option_option, profile_option
 from anonymizer.engine.plan import Plan
-from anonymizer.evidence.report import load_manifest, render
+from anonymizer.evidence.report import render_report
 from anonymizer.evidence.verify import verify
 from anonymizer.profile.loader import load_profile
 
@@ -63,7 +63,7 @@ def verify_command(
     click.echo(summary, err=True)
     if json_file is not None:
         json_file.write_text(json.dumps(outcome.as_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    raise SystemExit(EXIT_FAILED if outcome.findings else 0)
+    raise SystemExit(0 if outcome.clean else EXIT_FAILED)
 
 
 @main.command("report")
@@ -84,7 +84,7 @@ def report_command(out_dir: Path, fmt: str, out_file: Path | None) -> None:
     Example:
       anonymizer run IN OUT --key-file project.key --verify && anonymizer report OUT --out report.html
     """
-    text = render(load_manifest(out_dir), fmt)
+    text = render_report(out_dir, fmt)
     if out_file is None:
         click.echo(text, nl=False)
     else:

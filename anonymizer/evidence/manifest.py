@@ -9,13 +9,17 @@ the ``run`` block changes from one run to the next of the same inputs.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from anonymizer import standard
 from anonymizer.engine.plan import Plan
+from anonymizer.errors import FolderError, ManifestError
 from anonymizer.version import __version__
 
 MANIFEST = "anonymizer-manifest.json"
@@ -78,3 +82,62 @@ def manifest(
 def encode(content: dict[str, Any]) -> bytes:
     """The manifest's bytes (sorted keys, one space indent, UTF-8)."""
     return (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def load(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of ``out_dir``.
+
+    Raises
+    ------
+    FolderError
+        When OUT has no manifest.
+    """
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise FolderError("OUT has no anonymizer-manifest.json; run 'anonymizer run' first")
+    content: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return content
+
+
+def disagreements(out_dir: str | os.PathLike[str], content: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where OUT and its manifest disagree: ``(relative path, missing | altered | unlisted)``."""
+    out = Path(out_dir)
+    listed = {str(f["path"]): str(f["sha256"]) for f in content.get("files", [])}
+    found: list[tuple[str, str]] = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST):
+        if path.relative_to(out).as_posix() not in listed:
+            found.append((path.relative_to(out).as_posix(), "unlisted"))
+    for relative, digest in sorted(listed.items()):
+        file = out / relative
+        if not file.is_file():
+            found.append((relative, "missing"))
+        elif _sha256(file) != digest:
+            found.append((relative, "altered"))
+    return found
+
+
+def check(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of ``out_dir``, when OUT holds exactly what it lists.
+
+    Raises
+    ------
+    FolderError
+        When OUT has no manifest.
+    ManifestError
+        When files are missing, altered or not listed (the first paths are named).
+    """
+    content = load(out_dir)
+    found = disagreements(out_dir, content)
+    if found:
+        shown = ", ".join(f"{path} ({kind})" for path, kind in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise ManifestError(f"OUT and its manifest disagree: {shown}{more}")
+    return content
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

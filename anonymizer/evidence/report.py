@@ -13,11 +13,9 @@ import html
 import json
 import os
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-from anonymizer.errors import FolderError
-from anonymizer.evidence.manifest import MANIFEST
+from anonymizer.evidence import manifest
 from anonymizer.profile.loader import option_description
 
 ACTION_WORDS = {
@@ -33,21 +31,6 @@ ACTION_WORDS = {
     "clean": "free text kept with identifying words replaced",
     "lookup": "replaced from the controller's crosswalk",
 }
-
-
-def load_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of ``out_dir``.
-
-    Raises
-    ------
-    FolderError
-        When OUT has no manifest.
-    """
-    path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        raise FolderError("OUT has no anonymizer-manifest.json; run 'anonymizer run' first")
-    content: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return content
 
 
 def facts(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +73,10 @@ def render_report(out_dir: str | os.PathLike[str], fmt: str = "html") -> str:
     ------
     FolderError
         When OUT has no manifest.
+    ManifestError
+        When OUT and its manifest disagree (a report would describe files that are not there).
     """
-    return render(load_manifest(out_dir), fmt)
+    return render(manifest.check(out_dir), fmt)
 
 
 def render(manifest: dict[str, Any], fmt: str) -> str:

@@ -43,6 +43,7 @@ from anonymizer.dicom.tags import format_tag
 from anonymizer.engine.apply import identifying, planned_changes
 from anonymizer.engine.marks import META_KEPT
 from anonymizer.engine.plan import Plan
+from anonymizer.evidence import manifest
 from anonymizer.inputs import discover
 from anonymizer.text import identifiers
 from anonymizer.text.cleaner import PATTERNS
@@ -331,8 +332,8 @@ class Verification:
 
     @property
     def clean(self) -> bool:
-        """No finding."""
-        return not self.findings
+        """No finding, and at least one file searched (nothing verified is not clean)."""
+        return not self.findings and self.files > 0
 
     def as_dict(self, findings: bool = True) -> dict[str, object]:
         """A PHI-free summary (for JSON output, the manifest and reports)."""
@@ -376,11 +377,19 @@ def verify(
     Verification
     """
     started, out = time.monotonic(), Path(out_dir)
+    listed = _manifest_findings(out)
     if inputs is None:
         findings, files = check_rules(out)
-        return Verification("rules", files, 0, time.monotonic() - started, findings)
+        return Verification("rules", files, 0, time.monotonic() - started, listed + findings)
     if plan is None:
         raise ValueError("verifying against inputs needs the plan OUT was made with")
-    ids = collect(discover(Path(inputs)), plan)
+    ids = collect(discover(Path(inputs), out), plan)
     findings, files = scan(out, ids, show_values)
-    return Verification("against-inputs", files, len(ids), time.monotonic() - started, findings)
+    return Verification("against-inputs", files, len(ids), time.monotonic() - started, listed + findings)
+
+
+def _manifest_findings(out: Path) -> list[Finding]:
+    """OUT's files against its manifest (when it has one): missing, altered or unlisted files."""
+    if not (out / manifest.MANIFEST).is_file():
+        return []
+    return [Finding(path, "manifest", kind) for path, kind in manifest.disagreements(out, manifest.load(out))]

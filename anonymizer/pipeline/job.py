@@ -171,7 +171,7 @@ class Job:
     def _check_vault(self) -> None:
         """The vault must be the one the state recorded for OUT (a missing one is never recreated)."""
         assert self.state is not None
-        expected = (self.state.binding() or {}).get("vault")
+        expected = (self.state.binding() or {}).get("vault") or self._manifest_vault()
         if self.vault is None:
             if expected:
                 raise VaultError(
@@ -185,6 +185,13 @@ class Job:
                 f"the vault at {self.vault_path} is not the one OUT was made with; give --vault the right one, "
                 "or start a new OUT with a new state"
             )
+
+    def _manifest_vault(self) -> str:
+        """The vault identity OUT's manifest records ("" without one)."""
+        try:
+            return str(json.loads((self.out_dir / manifest.MANIFEST).read_text(encoding="utf-8")).get("vault", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
 
     def _bind(self) -> None:
         assert self.state is not None and isinstance(self.vault, SqliteVault)

@@ -22,9 +22,11 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from anonymizer.errors import ProfileError
+from anonymizer.evidence.manifest import MANIFEST
 
 DEFAULT_LAYOUT = "{PatientID}/{StudyDate}_{StudyInstanceUID:.12}/{SeriesNumber:04d}_{Modality}/{InstanceNumber:05d}.dcm"
 MISSING = "none"
+RESERVED = frozenset({MANIFEST.casefold()})  # top-level names the tool writes in OUT
 MAX_COMPONENT = 96
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
@@ -88,6 +90,8 @@ def relative_path(ds: Dataset, template: str) -> str:
     parts = template.split("/")
     formatter = _Formatter(ds)
     safe = [sanitize(formatter.format(part)) for part in parts]
+    if safe[0].casefold() in RESERVED:
+        safe[0] = "_" + safe[0]  # a name the tool writes in OUT itself
     path = PurePosixPath(*safe)
     assert not path.is_absolute() and ".." not in path.parts
     return str(path)

@@ -221,16 +221,15 @@ class Worker:
         result's status is ``fault`` and the coordinator stops the run.
         """
         try:
-            with deadline(self.config.limits.seconds):
+            with deadline(self.config.limits.seconds), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom's warnings quote values (pixels, layout, encoding)
                 result, ds = prepare(ordinal, path, self.plan, self.config.keys, self.config.limits)
                 if ds is None:
                     return result
                 output = relative_path(ds, self.config.layout)
                 if self.config.out_dir is None:
                     return replace(result, output=output)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    data = encode(ds)
+                data = encode(ds)
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
         except BaseException as exc:

@@ -40,7 +40,9 @@ def frames(ds: FileDataset) -> np.ndarray:
 
     try:
         arr = pixel_array(ds)
-    except Exception as exc:  # missing codec, corrupt stream: fail this file closed
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
         raise InputError("pixel-decode", type(exc).__name__) from None
     count = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -73,7 +75,9 @@ def store(ds: FileDataset, arr: np.ndarray) -> None:
         set_pixel_data(ds, shaped, photometric(ds), int(ds.BitsStored), generate_instance_uid=False)
         if syntax.is_compressed:
             compress(ds, RLELossless, generate_instance_uid=False)
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
         raise InputError("pixel-encode", type(exc).__name__) from None
 
 
