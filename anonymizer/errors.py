@@ -24,7 +24,8 @@ messages dropped (``raise ... from None``): they can quote values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 # Every reason code a file or walk entry can get, and what it means (the README lists them).
@@ -63,6 +64,12 @@ REASONS: Mapping[str, str] = MappingProxyType(
 )
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the closest known word, or ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class AnonymizerError(Exception):
     """Base of every error the package raises on purpose."""
 
@@ -86,9 +93,16 @@ class ProfileError(AnonymizerError):
 
     def __init__(self, message: str, source: str = "<profile>", line: int | None = None):
         where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {message}" if source else message)
         self.source = source
         self.line = line
+
+    @classmethod
+    def combined(cls, errors: list[ProfileError]) -> ProfileError:
+        """One error listing several (each on its own line, with its file and line)."""
+        if len(errors) == 1:
+            return errors[0]
+        return cls(f"{len(errors)} problems:\n" + "\n".join(f"  {e}" for e in errors), source="")
 
 
 class KeyFileError(AnonymizerError):

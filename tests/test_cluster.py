@@ -12,11 +12,11 @@ from anonymizer.engine.plan import Plan
 from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.keys.secret import load_key_file
 from anonymizer.keys.vault import SqliteVault
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT
 from anonymizer.pipeline.runner import RunOptions, run
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import FileResult, WorkerConfig
 from anonymizer.profile.loader import load_profile
+from anonymizer.profile.template import DEFAULT_LAYOUT
 from anonymizer.testing import write_flat_corpus
 from tests.conftest import cli
 from tests.test_pipeline import tree

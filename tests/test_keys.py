@@ -14,10 +14,10 @@ from anonymizer.engine.plan import Plan
 from anonymizer.errors import StateError, TokenCollisionError, VaultError
 from anonymizer.keys.secret import Secret
 from anonymizer.keys.vault import SqliteVault
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import WorkerConfig
 from anonymizer.profile.loader import load_profile
+from anonymizer.profile.template import DEFAULT_LAYOUT
 from tests.conftest import cli
 
 KEY = bytes(range(32))
@@ -117,7 +117,7 @@ def test_schema_versions_are_migrated_and_a_newer_one_is_refused(tmp_path: Path)
     state = tmp_path / "state"
     StateStore(state, None, "r1").close()
     db = sqlite3.connect(state / "state.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()

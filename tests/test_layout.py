@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
 from anonymizer.errors import ProfileError
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT, MISSING, check_template, disambiguate, path_key, relative_path
+from anonymizer.pipeline.layout import MISSING, disambiguate, path_key, relative_path
+from anonymizer.profile.template import DEFAULT_LAYOUT, check_template
 
 
 def ds(**values: object) -> Dataset:
@@ -31,13 +32,14 @@ def test_default_layout_is_patient_study_series_instance() -> None:
             InstanceNumber=7,
         ),
         DEFAULT_LAYOUT,
+        {"patient": "PTOKEN", "study": "STOKEN", "series": "RTOKEN"},
     )
-    assert path == "SUBJ-1/20200101_2.25.1234567/0003_CT/00007.dcm"
+    assert path == "PTOKEN/20200101_STOKEN/0003_CT_RTOKEN/00007.dcm"
 
 
 def test_missing_and_unformattable_values_get_a_stable_placeholder() -> None:
-    path = relative_path(ds(PatientID="P"), DEFAULT_LAYOUT)
-    assert path == f"P/{MISSING}_{MISSING}/{MISSING}_{MISSING}/{MISSING}.dcm"
+    path = relative_path(ds(PatientID="P"), DEFAULT_LAYOUT, {"patient": "P", "study": "S", "series": "R"})
+    assert path == f"P/{MISSING}_S/{MISSING}_{MISSING}_R/{MISSING}.dcm"
     assert relative_path(ds(Modality="CT"), "{Modality:04d}.dcm") == f"{MISSING}.dcm"
 
 

@@ -61,12 +61,15 @@ def test_flat_dump_becomes_patient_study_series_tree(flat, tmp_path: Path, key_f
     assert len(outputs) == len(list(dump.iterdir()))
     patients = [p for p in out.iterdir() if p.is_dir()]
     assert len(patients) == 5
+    folders: dict[str, set[str]] = {}
     for path in outputs:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         patient, study, series, _ = path.relative_to(out).parts
-        assert patient == ds.PatientID
-        assert study.endswith(ds.StudyInstanceUID[:12])
-        assert series.startswith(f"{int(ds.SeriesNumber):04d}_{ds.Modality}")
+        folders.setdefault(patient, set()).add(ds.PatientID)  # one folder per patient, by a keyed token
+        assert study.startswith(f"{ds.StudyDate}_")
+        assert series.startswith(f"{int(ds.SeriesNumber):04d}_{ds.Modality}_")
+    assert all(len(ids) == 1 for ids in folders.values())
+    assert len({min(ids) for ids in folders.values()}) == len(folders)
     names = " ".join(str(p.relative_to(out)) for p in out.rglob("*"))
     manifest_text = (out / MANIFEST).read_text()
     for sentinel in sentinels:

@@ -78,13 +78,15 @@ def test_every_input_has_one_output_named_from_deidentified_values(sample: Sampl
     out, _, _ = research
     files = output_files(out)
     assert len(files) == len(sample.files)
+    folders: dict[str, set[str]] = {}
     for path in files:
         ds = pydicom.dcmread(path)
         patient, study, series, name = path.relative_to(out).parts
-        assert patient == ds.PatientID and name.endswith(".dcm")
-        assert study.startswith(f"{ds.StudyDate}_{ds.StudyInstanceUID[:12]}")
+        folders.setdefault(patient, set()).add(ds.PatientID)
+        assert name.endswith(".dcm") and study.startswith(f"{ds.StudyDate}_")
         assert series.startswith(f"{int(ds.SeriesNumber):04d}_")
         assert ds.SOPInstanceUID.startswith("2.25.")
+    assert len(folders) == len(sample.patients) and all(len(ids) == 1 for ids in folders.values())
 
 
 def test_no_planted_identifier_in_bytes_values_paths_or_output(sample: Sample, research) -> None:

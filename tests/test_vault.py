@@ -18,11 +18,11 @@ from anonymizer.engine.plan import Plan
 from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
 from anonymizer.keys.secret import Secret, Subkeys, load_key_file
 from anonymizer.keys.vault import MemoryVault, SqliteVault
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT
 from anonymizer.pipeline.runner import run
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import WorkerConfig
 from anonymizer.profile.loader import load_profile
+from anonymizer.profile.template import DEFAULT_LAYOUT
 from anonymizer.testing import Sample, write_sample
 from tests.conftest import cli, make_key, output_files
 

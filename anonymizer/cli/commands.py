@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import warnings
 from pathlib import Path
 
 import click
 import pydicom
 
-from anonymizer.cli import EXIT_USAGE, guarded, main
+from anonymizer.cli import EXIT_SIGNAL, EXIT_USAGE, Interrupted, guarded, interrupts, main
 from anonymizer.cli.events import Events
 from anonymizer.cli.options import (
     burned_in_option,
+    data_home,
     key_option,
     load_secret,
     option_option,
@@ -24,9 +27,11 @@ from anonymizer.cli.options import (
 from anonymizer.dicom.tags import format_tag
 from anonymizer.engine.apply import planned_changes
 from anonymizer.engine.plan import Plan
+from anonymizer.errors import FolderError
 from anonymizer.keys.secret import generate_key_file
-from anonymizer.pipeline.job import Job
+from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
+from anonymizer.pipeline.state import failures
 from anonymizer.pipeline.worker import Limits, with_burned_in
 from anonymizer.pixels import ocr
 from anonymizer.profile.loader import load_profile
@@ -105,6 +110,13 @@ def keygen(path: Path) -> None:
     is_flag=True,
     help="Search OUT for the inputs' identifying values afterwards (result in the manifest; exit 1 if any).",
 )
+@click.option(
+    "--quarantine",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copy each input that fails (burned-in quarantine included) here with a JSON sidecar saying why, for "
+    "review (outside IN and OUT, created 0700; holds original data: keep it local).",
+)
 @click.option("--dry-run", is_flag=True, help="De-identify in memory and report; write nothing (vault, state, OUT).")
 @burned_in_option
 @guarded
@@ -128,6 +140,7 @@ def run_command(
     batch_size: int,
     log_format: str,
     verify_after: bool,
+    quarantine: Path | None,
     dry_run: bool,
     burned_in: str | None,
 ) -> None:
@@ -151,21 +164,28 @@ def run_command(
     secret = load_secret(key_file, plan.profile.project if project is None else project)
     limits = Limits(max_file_size, file_timeout)
     run_options = RunOptions(
-        workers, batch_size, force, retry_failed, dask_address, dry_run, verify_after, check, limits
+        workers, batch_size, force, retry_failed, dask_address, dry_run, verify_after, check, limits, quarantine
     )
     vault = vault_path_for(secret, vault_path)
     job = Job(in_dir, out_dir, plan, secret, vault=vault, state=state_dir, layout=layout, options=run_options)
-    events = Events(log_format, job.run_id)
-    with job:
-        events.start(workers)
-        if job.created_vault:
-            events.note("vault-created", f"created a new vault at {vault}", path=str(vault))
-        if job.redone:
-            events.note("outputs-missing", f"{job.redone} outputs missing from OUT are made again", count=job.redone)
-        with events.progress(job.count_inputs) as on_result:
-            result = job.run(on_result)
-    for finding in result.verification.findings if result.verification is not None else []:
-        click.echo(f"verify: {finding.file}\t{finding.path}\t{finding.kind}", err=True)
+    events = Events(log_format, job.run_id, dry_run)
+    try:
+        with interrupts(), job:
+            events.start(workers)
+            if job.created_vault:
+                events.note("vault-created", f"created a new vault at {vault}", path=str(vault))
+            if job.redone:
+                events.note(
+                    "outputs-missing", f"{job.redone} outputs missing from OUT are made again", count=job.redone
+                )
+            with events.progress(job.count_inputs) as on_result:
+                result = job.run(on_result)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the Job has committed what was done
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        events.finish(job.summary, plan, job.secret.fingerprint, interrupted=signum)
+        raise SystemExit(EXIT_SIGNAL[signum]) from None
+    if result.verification is not None:
+        events.verification(result.verification)
     events.finish(result.summary, plan, job.secret.fingerprint)
     raise SystemExit(result.exit_code)
 
@@ -198,3 +218,48 @@ def plan_command(file: Path, profile_name: str, options: tuple[str, ...], show_v
         if show_values and task.vr != "SQ":
             line += f"\t{elem.value!r}"
         click.echo(line)
+
+
+@main.command("failures")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The run's state folder (default: found for OUT under the data home, or beside --vault).",
+)
+@click.option("--vault", "vault_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@guarded
+def failures_command(out_dir: Path, state_dir: Path | None, vault_path: Path | None, as_json: bool) -> None:
+    """List the inputs whose last run failed: ordinal, reason, input path, first seen, attempts.
+
+    This is the one command that prints input paths: it reads the state on this machine,
+    which is where they are kept, for the operator. Nothing is changed.
+
+    \b
+    Example:
+      anonymizer failures dicom-out/
+    """
+    folder = state_dir or locate_state(out_dir, vault_path)
+    for failure in failures(folder):
+        if as_json:
+            row = {"ordinal": failure.ordinal, "reason": failure.reason, "input": os.fsdecode(failure.path)}
+            row |= {"first_seen": failure.first_seen, "attempts": failure.attempts, "last": failure.updated}
+            click.echo(json.dumps(row, sort_keys=True))
+        else:
+            shown = failure.path.decode("utf-8", "backslashreplace")
+            click.echo(f"{failure.ordinal}\t{failure.reason}\t{shown}\t{failure.first_seen}\t{failure.attempts}")
+
+
+def locate_state(out_dir: Path, vault_path: Path | None) -> Path:
+    """The state folder of OUT: beside ``--vault``, else the one the data home holds for OUT."""
+    if vault_path is not None:
+        return default_state_dir(vault_path, out_dir)
+    name = default_state_dir(Path("vault.db"), out_dir).name
+    found = sorted(p for p in data_home().glob(f"*/runs/{name}") if p.is_dir())
+    if len(found) != 1:
+        why = "no state" if not found else "several states"
+        raise FolderError(f"{why} for this OUT under {data_home()}; give --state or --vault")
+    return found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from anonymizer.cli import guarded, main
 from anonymizer.cli.options import key_option, load_secret, project_option, vault_option, vault_path_for
-from anonymizer.errors import KeyFileError
+from anonymizer.errors import FolderError, KeyFileError
 from anonymizer.keys.secret import load_key_file
 from anonymizer.keys.vault import EXPORTS, SqliteVault
 
@@ -41,7 +42,10 @@ def vault() -> None:
 def reveal(namespace: str, token: str, vault_path: Path, key_file: Path | None, project: str | None) -> None:
     """Print the original behind TOKEN (as it appears in the output) in NAMESPACE.
 
-    Each use is recorded in the vault's audit table. Exit 1 when the token is unknown.
+    NAMESPACE is the attribute keyword the token was made for (PatientID, PatientName,
+    AccessionNumber, ...; a profile's namespace parameter when it sets one), or UID for
+    remapped UIDs; 'vault stats' lists the namespaces this vault holds. Each use is
+    recorded in the vault's audit table. Exit 1 when the token is unknown.
 
     \b
     Example:
@@ -59,17 +63,25 @@ def reveal(namespace: str, token: str, vault_path: Path, key_file: Path | None, 
 @vault.command()
 @click.option("--what", type=click.Choice(sorted(EXPORTS)), default="patient-ids", show_default=True)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @vault_option
 @key_option
 @project_option
 @guarded
-def export(what: str, out_file: Path, vault_path: Path, key_file: Path | None, project: str | None) -> None:
-    """Write a crosswalk CSV (``id_old,id_new``; ``all`` adds a namespace column), mode 0600.
+def export(
+    what: str, out_file: Path, force: bool, vault_path: Path, key_file: Path | None, project: str | None
+) -> None:
+    """Write a crosswalk CSV (columns id_old,id_new; 'all' adds namespace), mode 0600.
+
+    The file re-identifies patients: keep it with the key. An existing file is not
+    overwritten unless --force. Each export is recorded in the vault's audit table.
 
     \b
     Example:
       anonymizer vault export --what patient-ids --out crosswalk.csv --key-file project.key
     """
+    if out_file.exists() and not force:
+        raise FolderError(f"{out_file} exists; give --force to overwrite it")
     store = _open(vault_path, key_file, project)
     fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
@@ -99,6 +111,27 @@ def stats(vault_path: Path, key_file: Path | None, project: str | None) -> None:
     for namespace, count in store.stats().items():
         click.echo(f"{namespace}\t{count}")
     store.close()
+
+
+@vault.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@vault_option
+@key_option
+@project_option
+@guarded
+def audit(as_json: bool, vault_path: Path, key_file: Path | None, project: str | None) -> None:
+    """Print the vault's audit table: when it was revealed, exported or rotated, how many
+    entries, with which key (fingerprint). No values, no tokens.
+
+    \b
+    Example:
+      anonymizer vault audit --key-file project.key
+    """
+    store = _open(vault_path, key_file, project, readonly=True)
+    with store:
+        for at, command, count, fingerprint in store.audit_log():
+            row = {"at": at, "command": command, "count": count, "key_fingerprint": fingerprint}
+            click.echo(json.dumps(row, sort_keys=True) if as_json else f"{at}\t{command}\t{count}\t{fingerprint}")
 
 
 @vault.command()

@@ -51,7 +51,7 @@ def verify_command(
     UIDs, missing de-identification marks, burned-in text, identifying patterns and
     paths). Findings name the output file, the tag path and the kind of identifier.
 
-    \\b
+    \b
     Example:
       anonymizer verify dicom-out/ --against dicom-in/ --profile research --json findings.json
     """
@@ -80,7 +80,7 @@ def verify_command(
 def report_command(out_dir: Path, fmt: str, out_file: Path | None) -> None:
     """Write a data protection officer's report of OUT (from its manifest; no identifiers).
 
-    \\b
+    \b
     Example:
       anonymizer run IN OUT --key-file project.key --verify && anonymizer report OUT --out report.html
     """

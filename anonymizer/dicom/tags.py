@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydicom._dicom_dict import DicomDictionary, RepeatersDictionary
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, repeater_has_tag
 
 
@@ -42,3 +43,21 @@ def block(tag: int) -> int:
     if 0x10 <= tag & 0xFFFF <= 0xFF:
         return (tag >> 16) << 8 | (tag & 0xFF)
     return (tag >> 16) << 8 | ((tag >> 8) & 0xFF)
+
+
+def dictionary_vrs(tag: int) -> frozenset[str]:
+    """Every VR the data dictionary allows for a public tag (``US or SS`` gives both); empty if unknown."""
+    entry = DicomDictionary.get(tag)
+    return frozenset(str(entry[0]).split(" or ")) if entry is not None else frozenset()
+
+
+def mask_vrs(value: int, care: int) -> frozenset[str]:
+    """Every VR of the dictionary's tags and repeating groups that a mask ``(value, care bits)`` matches."""
+    found: set[str] = set()
+    for tag, entry in DicomDictionary.items():
+        if tag & care == value:
+            found |= set(str(entry[0]).split(" or "))
+    for mask, entry in RepeatersDictionary.items():  # e.g. "60xx3000"
+        if int(mask.replace("x", "0"), 16) & care == value:
+            found |= set(str(entry[0]).split(" or "))
+    return frozenset(found)

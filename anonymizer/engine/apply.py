@@ -20,6 +20,7 @@ from anonymizer import standard
 from anonymizer.dicom import rawtext, walk
 from anonymizer.dicom.tags import dictionary_vr
 from anonymizer.engine import marks
+from anonymizer.engine.hierarchy import patient_key
 from anonymizer.engine.plan import Bound, Plan, default
 from anonymizer.errors import InputError
 from anonymizer.keys.secret import Secret, Subkeys
@@ -219,7 +220,7 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
         raise InputError("missing-sop-instance-uid")
     patient = str(ds.get("PatientID", "") or "").strip()
     low, high = plan.profile.shift_days
-    offset = keys.day_offset(keys.token("PatientID", patient), low, high)
+    offset = keys.day_offset(keys.token("PatientID", patient_key(ds)), low, high)
 
     walker = _walked(ds, plan)
     needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)

@@ -27,14 +27,13 @@ from types import TracebackType
 from typing import Any
 
 from anonymizer.engine.plan import Plan
-from anonymizer.errors import AnonymizerError, StateError, VaultError
+from anonymizer.errors import AnonymizerError, FolderError, StateError, VaultError
 from anonymizer.evidence import manifest
 from anonymizer.evidence.verify import Verification, verify
 from anonymizer.inputs import discover
 from anonymizer.keys.secret import Secret
 from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
 from anonymizer.pipeline import runner
-from anonymizer.pipeline.layout import DEFAULT_LAYOUT, check_template
 from anonymizer.pipeline.reconcile import reconcile
 from anonymizer.pipeline.runner import RunOptions, RunSummary, check_folders
 from anonymizer.pipeline.settle import storage_fault
@@ -42,6 +41,7 @@ from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import FileResult, WorkerConfig
 from anonymizer.pipeline.writer import publish, sweep_temporaries, write_temp
 from anonymizer.profile.loader import Profile, load_profile
+from anonymizer.profile.template import DEFAULT_LAYOUT, check_template
 from anonymizer.version import __version__
 
 
@@ -137,12 +137,16 @@ class Job:
         self.redone = 0  # outputs found missing in OUT, made again by this run
         self.binding: dict[str, str] = {}
         self._binding_id = ""
+        self.summary = RunSummary()  # filled as the run goes (also what an interrupted run did)
 
     # --- opening and closing ------------------------------------------------------------
 
     def __enter__(self) -> Job:
         check_template(self.layout)
         check_folders(self.in_dir, self.out_dir, self.vault_path, self.state_dir)
+        review = self.options.quarantine
+        if review is not None and any(p == review.resolve() or p in review.resolve().parents for p in self._roots()):
+            raise FolderError("the quarantine folder must be outside IN and OUT")
         if self.options.dry_run:
             self.vault = MemoryVault()
             if self.vault_path.is_file():  # the pseudonyms a real run would give
@@ -162,6 +166,9 @@ class Job:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _roots(self) -> tuple[Path, Path]:
+        return self.in_dir.resolve(), self.out_dir.resolve()
 
     def _open_vault(self) -> None:
         self.created_vault = not self.vault_path.exists()
@@ -276,8 +283,9 @@ class Job:
         if self.vault is None or self.state is None:
             raise RuntimeError("a Job runs inside its with-block")
         started = _now()
-        summary = runner.run(
-            self.in_dir, self.config(), self.vault, self.state, on_result, self.options, self._binding_id
+        self.summary = summary = RunSummary()
+        runner.run(
+            self.in_dir, self.config(), self.vault, self.state, on_result, self.options, self._binding_id, summary
         )
         result = JobResult(self.run_id, summary)
         if self.options.dry_run:

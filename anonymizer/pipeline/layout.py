@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 from pydicom.dataset import Dataset
 
-from anonymizer.errors import ProfileError
 from anonymizer.evidence.manifest import MANIFEST
 
-DEFAULT_LAYOUT = "{PatientID}/{StudyDate}_{StudyInstanceUID:.12}/{SeriesNumber:04d}_{Modality}/{InstanceNumber:05d}.dcm"
 MISSING = "none"
 RESERVED = frozenset({MANIFEST.casefold()})  # top-level names the tool writes in OUT
 MAX_COMPONENT = 96
@@ -34,10 +33,12 @@ _NUMERIC = frozenset("bcdoxXeEfFgGn%")
 
 
 class _Formatter(string.Formatter):
-    def __init__(self, ds: Dataset):
-        self.ds = ds
+    def __init__(self, ds: Dataset, tokens: Mapping[str, str]):
+        self.ds, self.tokens = ds, tokens
 
     def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        if key in self.tokens:
+            return self.tokens[str(key)]
         try:
             value = self.ds.get(str(key)) if isinstance(key, str) else None
         except (TypeError, ValueError):  # a value pydicom cannot convert (e.g. IS "x")
@@ -62,18 +63,6 @@ class _Formatter(string.Formatter):
             return MISSING
 
 
-def check_template(template: str) -> None:
-    """Raise ProfileError for a template that cannot make a relative file path."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise ProfileError(f"invalid layout template ({exc})") from None
-    if not fields or any(not f.isidentifier() for f in fields):
-        raise ProfileError("a layout template names attributes by keyword, e.g. {PatientID}")
-    if template.startswith("/") or template.endswith("/"):
-        raise ProfileError("a layout template is a relative path to a file")
-
-
 def sanitize(component: str) -> str:
     """One safe path component (never empty, never ``.`` or ``..``)."""
     cleaned = _UNSAFE.sub("_", component).strip().strip(".")
@@ -85,10 +74,14 @@ def sanitize(component: str) -> str:
     return cleaned
 
 
-def relative_path(ds: Dataset, template: str) -> str:
-    """The sanitized relative path (POSIX separators) of ``ds`` under ``template``."""
+def relative_path(ds: Dataset, template: str, tokens: Mapping[str, str] | None = None) -> str:
+    """The sanitized relative path (POSIX separators) of ``ds`` under ``template``.
+
+    ``tokens`` gives the hierarchy fields (``patient``, ``study``, ``series``: see
+    :mod:`anonymizer.engine.hierarchy`); every other field is a de-identified attribute.
+    """
     parts = template.split("/")
-    formatter = _Formatter(ds)
+    formatter = _Formatter(ds, tokens or {})
     safe = [sanitize(formatter.format(part)) for part in parts]
     if safe[0].casefold() in RESERVED:
         safe[0] = "_" + safe[0]  # a name the tool writes in OUT itself

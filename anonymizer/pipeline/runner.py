@@ -26,6 +26,7 @@ from anonymizer.errors import FolderError, ProfileError, TokenCollisionError
 from anonymizer.inputs import BY_DESIGN, Problem, walk
 from anonymizer.keys.vault import Vault
 from anonymizer.pipeline.executor import Executor, executor
+from anonymizer.pipeline.quarantine import Quarantine
 from anonymizer.pipeline.settle import Settler
 from anonymizer.pipeline.state import Previous, StateStore
 from anonymizer.pipeline.worker import FileResult, Limits, WorkerConfig
@@ -59,6 +60,9 @@ class RunOptions:
         Reconcile OUT by SHA-256 of every output, not only size and time.
     limits : Limits
         Largest input and longest time per file.
+    quarantine : Path or None
+        A folder (outside IN and OUT) for a copy of each input that fails, with a sidecar
+        saying why, for review.
     """
 
     workers: int = 1
@@ -70,6 +74,7 @@ class RunOptions:
     verify: bool = False
     check: bool = False
     limits: Limits = field(default_factory=Limits)
+    quarantine: Path | None = None
 
 
 @dataclass
@@ -189,6 +194,7 @@ def run(
     on_result: Callable[[FileResult], None] = lambda r: None,
     options: RunOptions = RunOptions(),
     binding: str = "",
+    summary: RunSummary | None = None,
 ) -> RunSummary:
     """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run).
 
@@ -209,6 +215,8 @@ def run(
     binding : str
         The id of what makes the outputs (plan, keys, layout, tool, vault): inputs done
         under another binding are done again.
+    summary : RunSummary or None
+        Counts to fill in (the caller keeps them if the run is interrupted).
 
     Returns
     -------
@@ -227,16 +235,20 @@ def run(
     except TokenCollisionError:
         raise ProfileError("a lookup table gives two originals one pseudonym") from None
     vault.commit()
-    summary, settler = RunSummary(), Settler(out_dir, vault, state, binding)
+    summary = summary if summary is not None else RunSummary()
+    settler = Settler(out_dir, vault, state, binding)
+    quarantine = Quarantine(options.quarantine) if options.quarantine is not None and out_dir is not None else None
     early = EarlyWriteback()
     with executor(config, options.workers, options.dask) as runner:
-        for count, ((_, path, stat, previous), result) in enumerate(
+        for count, ((ordinal, path, stat, previous), result) in enumerate(
             _ordered(_todo(in_dir, out_dir, state, options, binding), runner), start=1
         ):
             if result.reason not in ("done-before", "failed-before"):
                 result = settler.settle(result, path, previous)
-                fields = (result.output, binding, result.source, result.sop_uid)
+                fields = (result.output, binding, result.source, result.sop_uid, ordinal)
                 state.record(path, stat, result.status, result.reason, *fields)
+                if quarantine is not None:
+                    quarantine.settle(path, result, state.run_id)
             summary.add(result)
             on_result(result)
             if count % options.batch == 0:

@@ -4,7 +4,7 @@
 
     meta(name PRIMARY KEY, value)      out, binding (what made OUT), vault identity
     inputs(path BLOB PRIMARY KEY, size, mtime_ns, status, reason, output, updated,
-           binding, source, sop_uid, attempts, first_seen)
+           binding, source, sop_uid, attempts, first_seen, ordinal)
                                        path = os.fsencode of the absolute input path;
                                        source = SHA-256 of the dataset outside file meta
     outputs(key PRIMARY KEY, path, sop_uid, sha256, pixels, size, mtime_ns, binding, input)
@@ -65,3 +65,9 @@ def bind_inputs_and_outputs(db: sqlite3.Connection) -> None:
     ):
         db.execute(f"ALTER TABLE outputs ADD COLUMN {column}")
     db.execute("CREATE INDEX outputs_by_sop ON outputs(sop_uid)")
+
+
+@MIGRATIONS
+def record_ordinals(db: sqlite3.Connection) -> None:
+    """Version 4: inputs.ordinal, the input's position in its last run (``anonymizer failures``)."""
+    db.execute("ALTER TABLE inputs ADD COLUMN ordinal INTEGER NOT NULL DEFAULT 0")

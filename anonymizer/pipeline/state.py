@@ -9,15 +9,14 @@ Every write goes into one open transaction that :meth:`StateStore.commit` ends; 
 runner commits right after the files are synced and the vault committed, so an input
 recorded as done always has its bytes on disk and its tokens in the vault.
 
-A run holds an exclusive ``flock`` on the state folder and on OUT (the directories
-themselves: no lock files), so a second run on either is refused.
+A run holds an exclusive lock on the state folder and on OUT (the directories
+themselves: no lock files; portalocker), so a second run on either is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import sqlite3
@@ -59,14 +58,72 @@ class Output:
     input: bytes
 
 
-def _lock(folder: Path) -> int:
-    fd = os.open(folder, os.O_RDONLY)
+@dataclass(frozen=True)
+class Failure:
+    """An input whose last outcome was a failure (what ``anonymizer failures`` lists)."""
+
+    ordinal: int
+    reason: str
+    path: bytes
+    first_seen: str
+    attempts: int
+    updated: str
+
+
+def failures(folder: Path) -> list[Failure]:
+    """The failures a state folder records, read without locking it (a run may be going on).
+
+    Raises
+    ------
+    StateError
+        When the folder holds no readable state.
+    """
+    database = folder / "state.db"
+    if not database.is_file():
+        raise StateError("no state in that folder")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            if MIGRATIONS.version(db) < MIGRATIONS.latest:
+                raise StateError("the state is older than this tool; run the same 'anonymizer run' once first")
+            query = (
+                "SELECT ordinal, reason, path, first_seen, attempts, updated FROM inputs"
+                " WHERE status = 'failed' ORDER BY ordinal, path"
+            )
+            rows = db.execute(query).fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        raise StateError("the state database is damaged") from None
+    return [Failure(int(o), str(r), bytes(p), str(f), int(a), str(u)) for o, r, p, f, a, u in rows]
+
+
+def _lock(folder: Path) -> int:
+    """An exclusive lock on a folder itself (no lock file), held until :func:`_unlock`.
+
+    portalocker (imported here, so that importing the package needs no ``fcntl``) locks
+    the folder's descriptor; where folders cannot be opened (Windows), a ``.lock`` file
+    in it stands for the folder.
+    """
+    import portalocker
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    except portalocker.LockException:
         os.close(fd)
         raise StateError("another run holds this state folder or OUT; wait for it to finish") from None
     return fd
+
+
+def _unlock(fd: int) -> None:
+    import portalocker
+
+    portalocker.unlock(fd)
+    os.close(fd)
 
 
 def _now() -> str:
@@ -186,6 +243,7 @@ class StateStore:
         binding: str = "",
         source: str = "",
         sop_uid: str = "",
+        ordinal: int = 0,
     ) -> None:
         """Stage the outcome of one input (and log it with its path, locally).
 
@@ -196,9 +254,8 @@ class StateStore:
         attempts, first_seen = (int(before[0]) + 1, str(before[1]) or now) if before else (1, now)
         size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
         row = (_key(path), size, mtime, status, reason, output, now, binding, source, sop_uid)
-        self._db.execute(
-            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, attempts, first_seen)
-        )
+        query = "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._db.execute(query, (*row, attempts, first_seen, ordinal))
         if self._log is not None:
             entry = {"at": now, "input": os.fsdecode(path), "status": status, "reason": reason, "output": output}
             self._log.write(json.dumps(entry) + "\n")
@@ -211,12 +268,6 @@ class StateStore:
         """The recorded SHA-256 of an input's dataset (outside file meta), or ``""``."""
         row = self._db.execute("SELECT source FROM inputs WHERE path = ?", (path,)).fetchone()
         return "" if row is None else str(row[0])
-
-    def failures(self) -> Iterator[tuple[bytes, str, str, int, str]]:
-        """Inputs whose last outcome was a failure: (path, reason, first seen, attempts, updated)."""
-        query = "SELECT path, reason, first_seen, attempts, updated FROM inputs WHERE status = 'failed' ORDER BY path"
-        for path, reason, first, attempts, updated in self._db.execute(query):
-            yield bytes(path), str(reason), str(first), int(attempts), str(updated)
 
     def count_failed(self) -> int:
         """How many inputs failed the last time they were processed."""
@@ -283,8 +334,7 @@ class StateStore:
             with contextlib.suppress(OSError):  # a full disk: the run log is a convenience, the database the record
                 self._log.close()
         for fd in self._locks:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            _unlock(fd)
         self._locks.clear()
 
     def __enter__(self) -> StateStore:

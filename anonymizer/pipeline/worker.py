@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import signal
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from pydicom.dataset import FileDataset
 from anonymizer.dicom.encoder import encode
 from anonymizer.dicom.reader import is_dicom, load, read, source_digest
 from anonymizer.engine.apply import deidentify, identifiers_of
+from anonymizer.engine.hierarchy import folder_tokens
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.keys.secret import Secret, Subkeys
@@ -35,6 +38,7 @@ from anonymizer.profile.loader import Profile
 from anonymizer.text import identifiers
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 # Errors of the storage OUT lives on: not a verdict on the file, the run stops (same command resumes).
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 
@@ -46,7 +50,7 @@ class FileTimeout(BaseException):
 @contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
     """Raise :class:`FileTimeout` in this thread after ``seconds`` (main thread only; else no limit)."""
-    if seconds is None or threading.current_thread() is not threading.main_thread():
+    if seconds is None or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
         yield
         return
 
@@ -123,13 +127,21 @@ class WorkerConfig:
 
 
 def prepare(
-    ordinal: int, path: Path, plan: Plan, keys: Secret | Subkeys, limits: Limits | None = None
+    ordinal: int,
+    path: Path,
+    plan: Plan,
+    keys: Secret | Subkeys,
+    limits: Limits | None = None,
+    layout: str | None = None,
 ) -> tuple[FileResult, FileDataset | None]:
     """Read and de-identify one file in memory; never raises for a bad input.
 
-    Whatever one file does (a decoder's native panic included) is that file's failure;
-    only an interrupt (KeyboardInterrupt, SystemExit) propagates.
+    With ``layout``, the result's ``output`` is the file's relative path in OUT (made from
+    de-identified values and the hierarchy tokens of the original header). Whatever one
+    file does (a decoder's native panic included) is that file's failure; only an
+    interrupt (KeyboardInterrupt, SystemExit) propagates.
     """
+    keys = keys.subkeys if isinstance(keys, Secret) else keys
     try:
         data = load(path, (limits or Limits()).max_size)
     except InputError as exc:
@@ -144,8 +156,10 @@ def prepare(
             ds = read(path, data)
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
+        folders = folder_tokens(ds, keys)
         pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules, lambda: _ocr_texts(ds, plan))
         outcome = deidentify(ds, plan, keys)
+        output = relative_path(ds, layout, folders) if layout is not None else ""
         if pixels.status == "redacted":
             redact.mark_clean(ds)
             outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
@@ -163,6 +177,7 @@ def prepare(
         groups=outcome.groups,
         pixels=json.dumps(pixels.boxes, sort_keys=True) if pixels.boxes else "",
         source=source,
+        output=output,
     )
     return done, ds
 
@@ -220,27 +235,25 @@ class Worker:
         that fails for lack of space or a read-only OUT is not the file's failure: the
         result's status is ``fault`` and the coordinator stops the run.
         """
+        config = self.config
         try:
-            with deadline(self.config.limits.seconds), warnings.catch_warnings():
+            with deadline(config.limits.seconds), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom's warnings quote values (pixels, layout, encoding)
-                result, ds = prepare(ordinal, path, self.plan, self.config.keys, self.config.limits)
-                if ds is None:
+                result, ds = prepare(ordinal, path, self.plan, config.keys, config.limits, config.layout)
+                if ds is None or config.out_dir is None:
                     return result
-                output = relative_path(ds, self.config.layout)
-                if self.config.out_dir is None:
-                    return replace(result, output=output)
                 data = encode(ds)
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
         except BaseException as exc:
             return failure(ordinal, exc)
         try:
-            temp = write_temp(data, (self.config.out_dir / output).parent, sync=False)  # synced per batch
+            temp = write_temp(data, (config.out_dir / result.output).parent, sync=False)  # synced per batch
         except OSError as exc:
             if exc.errno in STORAGE_ERRNOS:
                 return FileResult(ordinal, "fault", "storage", errno.errorcode.get(exc.errno or 0, "EIO"))
             return failure(ordinal, exc)
-        return replace(result, output=output, temp=str(temp), sha256=hashlib.sha256(data).hexdigest())
+        return replace(result, temp=str(temp), sha256=hashlib.sha256(data).hexdigest())
 
 
 _PROCESS_WORKER: list[Worker] = []  # one per worker process, set by init_process
@@ -248,8 +261,39 @@ _CLUSTER_WORKERS: dict[str, Worker] = {}  # per Dask worker process, by configur
 
 
 def init_process(config: WorkerConfig) -> None:
-    """Process-pool initializer: compile the plan once per worker process."""
+    """Process-pool initializer: tie the worker to its coordinator, keep its plan.
+
+    A worker dies with the process that started it (Linux: the kernel's parent-death
+    signal; elsewhere a watcher thread), and leaves SIGINT, SIGTERM and SIGHUP to the
+    coordinator, which stops, commits and shuts the pool down.
+    """
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    die_with_parent()
     _PROCESS_WORKER[:] = [Worker(config)]
+
+
+def die_with_parent() -> None:
+    """End this process when its parent ends (kill -9 of the coordinator included)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def process_chunk_in_pool(files: list[tuple[int, Path]]) -> list[FileResult]:

@@ -17,6 +17,15 @@ from anonymizer.dicom.encoder import encode
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_process_umask()  # OUT is the shareable product: its files follow the umask
+
+
 def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
     """Write ``data`` to a new temporary file in ``folder`` (fsync it unless ``sync`` is False).
 
@@ -26,6 +35,7 @@ def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if sync:

@@ -13,6 +13,10 @@ Lossless. An input that was lossy-compressed keeps (or gains) LossyImageCompress
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pydicom.dataset import FileDataset
@@ -34,12 +38,29 @@ LOSSY_METHODS = {
 _SWAP = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
 
 
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null while a native codec runs: a Rust decoder's panic message
+    (no values, but not a log line) must not break a JSON log; the failure is reported as a reason."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def frames(ds: FileDataset) -> np.ndarray:
     """Every frame as an array shaped (frames, rows, columns, samples)."""
     import numpy as np
 
     try:
-        arr = pixel_array(ds)
+        with quiet_stderr():
+            arr = pixel_array(ds)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
@@ -74,7 +95,8 @@ def store(ds: FileDataset, arr: np.ndarray) -> None:
             return
         set_pixel_data(ds, shaped, photometric(ds), int(ds.BitsStored), generate_instance_uid=False)
         if syntax.is_compressed:
-            compress(ds, RLELossless, generate_instance_uid=False)
+            with quiet_stderr():
+                compress(ds, RLELossless, generate_instance_uid=False)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:

@@ -99,6 +99,7 @@ class Action:
     name: ClassVar[str]
     code: ClassVar[str]
     params: ClassVar[frozenset[str]] = frozenset()
+    handles: ClassVar[frozenset[str] | None] = None  # the VRs it applies to (None: any); sequences always
     reads_value: ClassVar[bool] = True  # False: the engine need not decode the element
     identifying: ClassVar[bool] = True  # the original value must not survive (see engine.apply.identifying)
 
@@ -207,6 +208,7 @@ class RemapUid(Action):
     """
 
     name, code = "remap_uid", "U"
+    handles = frozenset({"UI", "UN", "OB"})
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         if elem.VR not in ("UI", "UN", "OB"):

@@ -75,6 +75,7 @@ class Generalize(Action):
     """
 
     name, code, params = "generalize", "C", frozenset({"to", "band"})
+    handles = frozenset({"DA", "DT", "AS"})
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:

@@ -30,6 +30,7 @@ class _Token(Action):
     """Shared by hash and pseudonymize: a keyed token that fits the VR."""
 
     params = frozenset({"length", "namespace"})
+    handles = vrs.TEXT
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
@@ -121,6 +122,7 @@ class Lookup(Action):
     """
 
     name, code = "lookup", "D"
+    handles = vrs.TEXT
     params = frozenset({"file", "on_missing", "namespace"})
     FALLBACKS = ("error", "pseudonymize", "hash", "remove", "empty", "replace")
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_dict, tag_for_keyword
 
+from anonymizer.dicom import tags
 from anonymizer.dicom import vr as vrs
+from anonymizer.errors import did_you_mean
 
 _EXACT = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
 _MASK = re.compile(r"^\(?([0-9A-Fa-fXx]{4}),?([0-9A-Fa-fXx]{4})\)?$")
@@ -74,7 +76,7 @@ def _tag(text: str) -> int:
         return int(exact.group(1) + exact.group(2), 16)
     tag = tag_for_keyword(text)
     if tag is None:
-        raise SelectorError(f"unknown keyword or tag {text!r}")
+        raise SelectorError(f"unknown keyword or tag {text!r}{did_you_mean(text, keyword_dict)}")
     return int(tag)
 
 
@@ -110,3 +112,14 @@ def parse_vr_selector(text: str) -> Selector:
     if vr not in vrs.ALL:
         raise SelectorError(f"unknown VR {text!r}")
     return Selector(f"vr:{vr}", vr=vr)
+
+
+def possible_vrs(selector: Selector) -> frozenset[str] | None:
+    """The VRs the selected elements can have per the data dictionary (None: any, e.g. private)."""
+    if selector.vr is not None:
+        return frozenset({selector.vr})
+    if selector.tag is not None:
+        return tags.dictionary_vrs(selector.tag) or None
+    if selector.mask is not None:
+        return tags.mask_vrs(*selector.mask) or None
+    return None
