@@ -73,11 +73,17 @@ def json_line(record: dict[str, Any], stream: Any = None) -> None:
     out.flush()
 
 
-def json_mode(argv: Sequence[str] | None = None) -> bool:
-    """Does the command line ask for JSON logs (``--log-format json`` or ``--log-format=json``)?"""
-    args = list(sys.argv[1:] if argv is None else argv)
-    pairs = zip(args, [*args[1:], ""], strict=True)
+def asks_for_json(argv: Sequence[str]) -> bool:
+    """Does a command line ask for JSON logs (``--log-format json`` or ``--log-format=json``)?"""
+    args = list(argv)
+    pairs = zip(args, [*args[1:], ""][: len(args)], strict=True)
     return any((a == "--log-format" and b == "json") or a == "--log-format=json" for a, b in pairs)
+
+
+def json_mode() -> bool:
+    """Is this command writing JSON logs (set by :class:`Main` from its command line)?"""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and (ctx.find_root().obj or {}).get("json"))
 
 
 def report_error(code: str, message: str) -> None:
@@ -155,15 +161,17 @@ class Main(click.Group):
 
     def main(self, args: Sequence[str] | None = None, *extra: Any, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        if not json_mode(argv) or not kwargs.get("standalone_mode", True):
+        as_json = asks_for_json(argv)
+        kwargs["obj"] = {"json": as_json}
+        if not as_json or not kwargs.get("standalone_mode", True):
             return super().main(argv, *extra, **kwargs)
         try:
             super().main(argv, *extra, **{**kwargs, "standalone_mode": False})
         except click.ClickException as exc:
-            report_error("usage", exc.format_message())
+            json_line({"event": "error", "code": "usage", "message": exc.format_message()}, sys.stderr)
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
-            report_error("interrupted", "interrupted")
+            json_line({"event": "error", "code": "interrupted", "message": "interrupted"}, sys.stderr)
             sys.exit(EXIT_SIGNAL[signal.SIGINT])
         sys.exit(EXIT_OK)
 

@@ -151,8 +151,13 @@ def run_command(
     (exit 3). Re-running the same command skips what is done, picks up new files and
     resumes an interrupted run. A file that fails is reported by its ordinal (its place
     in sorted order) and a reason code, and gets no output; input paths are written only
-    to the local state folder. Exit 0 all done, 1 some failed, 2 usage or profile
-    error, 3 key or vault error.
+    to the local state folder.
+
+    \b
+    Exit codes: 0 every input done or skipped by design; 1 files failed (now or in an
+    earlier run not retried) or OUT's storage failed; 2 usage, profile or state error (also
+    OUT made with another binding: --force); 3 key or vault error; 129/130/143 interrupted by
+    SIGHUP/SIGINT/SIGTERM (committed; run the same command to resume).
 
     \b
     Example:

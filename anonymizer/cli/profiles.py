@@ -59,13 +59,18 @@ def show(name: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @guarded
 def check(file: Path) -> None:
-    """Validate a profile file; errors name the file, line and key (exit 2).
+    """Validate a profile file: every problem is listed with its file and line (exit 2).
+
+    Checked: keys (with a 'did you mean'), selectors, actions and their parameters, each
+    action against the VRs its selector can meet, the layout's fields, option names,
+    and that the rules compile (a rule that follows another finds it).
 
     \b
     Example:
       anonymizer profile check my-profile.yaml
     """
-    p = load_profile(str(file) if "/" in str(file) else f"./{file}")
+    plan = Plan(load_profile(file))
+    p = plan.profile
     click.echo(f"ok: {p.name} ({len(p.rules)} rules, options: {', '.join(p.options) or 'none'})")
 
 

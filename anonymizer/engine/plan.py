@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from anonymizer import standard
 from anonymizer.dicom.tags import format_tag, keyword, known
+from anonymizer.errors import ProfileError
 from anonymizer.pixels.rules import RuleIndex
 from anonymizer.profile.actions import ACTIONS, Action, resolve_combined
 from anonymizer.profile.loader import Profile, Rule
@@ -77,6 +78,7 @@ IN_CLEANED = {
     for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
 }
 PRIVATE_TEXT = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
+PATIENT_ID = 0x00100020
 
 
 def _inside(stack: Path_, path: Path_) -> bool:
@@ -114,6 +116,7 @@ class Plan:
             bound = Bound(ACTIONS[rule.action](rule.params, rule.base), rule.origin, combined)
             self._bounds.append(bound)
             self._index(rule, bound, order, masks)
+        self._follow_patient_id()
         masks.sort(key=lambda m: (m[0], m[1]), reverse=True)  # specificity (path included), then later first
         self._masks = [entry for _, _, entry in masks]
         for entries in (*self._pathed.values(), *self._private.values(), self._all_private):
@@ -127,6 +130,23 @@ class Plan:
         self.digest = self._digest()
         self._memo: dict[str, dict[Any, Any]] = {}
         self._decisions: dict[tuple[Any, ...], Bound] = {}
+
+    def _follow_patient_id(self) -> None:
+        """A ``pseudonymize`` rule with ``source: PatientID`` and no format takes the PatientID rule's."""
+        leader = self._exact.get(PATIENT_ID)
+        for tag, bound in list(self._exact.items()):
+            params = bound.action.with_
+            if bound.name != "pseudonymize" or "source" not in params or "format" in params or tag == PATIENT_ID:
+                continue
+            if leader is None or leader.name != "pseudonymize" or "source" in leader.action.with_:
+                raise ProfileError(
+                    f"{bound.origin}: source: PatientID follows the PatientID rule, which must pseudonymize"
+                )
+            coupled = {k: v for k, v in leader.action.with_.items() if k in ("format", "length")} | {
+                "source": "PatientID"
+            }
+            origin = f"{bound.origin} (follows PatientID's rule at {leader.origin})"
+            self._exact[tag] = Bound(ACTIONS["pseudonymize"](coupled), origin)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_memo": {}, "_decisions": {}}

@@ -37,7 +37,11 @@ class RunInfo:
 
 
 def manifest(
-    plan: Plan, outputs: Iterable[tuple[str, str, str, str]], info: RunInfo, counts: dict[str, Any]
+    plan: Plan,
+    outputs: Iterable[tuple[str, str, str, str]],
+    info: RunInfo,
+    counts: dict[str, Any],
+    dataset: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready mapping.
 
@@ -51,6 +55,9 @@ def manifest(
         The run's id, times, key fingerprint and layout.
     counts : dict
         The run's counts (:meth:`~anonymizer.pipeline.runner.RunSummary.as_dict`).
+    dataset : dict or None
+        Elements per action and per group over the whole dataset (every input done, in
+        any run): what the report shows, also after a resumed run.
     """
     files = []
     for path, uid, digest, pixels in outputs:
@@ -73,10 +80,21 @@ def manifest(
             "rule_sets": list(plan.profile.pixels.sets),
             "rules": len(plan.profile.pixels.rules),
         },
+        "custom_rules": custom_rules(plan),
         "files": files,
         "counts": {"files": len(files)},
+        "dataset": dataset or {"actions": counts.get("actions", {}), "groups": counts.get("groups", {})},
         "run": {"id": info.run_id, "started": info.started, "finished": info.finished, **counts},
     }
+
+
+def custom_rules(plan: Plan) -> list[dict[str, str]]:
+    """The rules a profile adds beyond the PS3.15 tables: selector, action, where set (no values)."""
+    return [
+        {"selector": r.selector.text, "action": r.action, "origin": r.origin}
+        for r in plan.profile.rules
+        if not r.origin.startswith("PS3.15")
+    ]
 
 
 def encode(content: dict[str, Any]) -> bytes:

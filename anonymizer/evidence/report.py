@@ -36,8 +36,9 @@ ACTION_WORDS = {
 def facts(manifest: dict[str, Any]) -> dict[str, Any]:
     """The report's content as plain data (the JSON format)."""
     run = manifest.get("run", {})
+    dataset = manifest.get("dataset") or {"actions": run.get("actions", {}), "groups": run.get("groups", {})}
     groups: dict[str, dict[str, int]] = defaultdict(dict)
-    for key, count in run.get("groups", {}).items():
+    for key, count in dataset.get("groups", {}).items():
         group, action = key.rsplit("/", 1)
         groups[group][action] = count
     return {
@@ -48,9 +49,12 @@ def facts(manifest: dict[str, Any]) -> dict[str, Any]:
         "files": manifest["counts"]["files"],
         "run": {k: run.get(k) for k in ("id", "started", "finished", "done", "skipped", "failed")},
         "actions": [
-            {"action": a, "elements": n, "meaning": ACTION_WORDS.get(a, "")} for a, n in run.get("actions", {}).items()
+            {"action": a, "elements": n, "meaning": ACTION_WORDS.get(a, "")}
+            for a, n in dataset.get("actions", {}).items()
         ],
         "groups": dict(sorted(groups.items())),
+        "custom_rules": manifest.get("custom_rules", []),
+        "pixels": manifest.get("pixels", {}),
         "verification": manifest.get("verification"),
     }
 
@@ -96,6 +100,21 @@ def _verification_line(v: dict[str, Any] | None) -> str:
     )
 
 
+POLICY_WORDS = {
+    "quarantine": "images that may hold burned-in text and that no pixel rule covers are not shipped",
+    "ocr": "text found by OCR in such images is redacted",
+    "keep": "such images are shipped as they are (their BurnedInAnnotation is kept)",
+}
+
+
+def _pixels_line(pixels: dict[str, Any]) -> str:
+    if not pixels:
+        return "Not recorded."
+    policy = str(pixels.get("burned_in", ""))
+    sets = ", ".join(pixels.get("rule_sets", [])) or "none"
+    return f"Policy {policy}: {POLICY_WORDS.get(policy, '')}; {pixels.get('rules', 0)} pixel rules (sets: {sets})."
+
+
 def _markdown(d: dict[str, Any]) -> str:
     lines = [
         "# De-identification report",
@@ -113,13 +132,23 @@ def _markdown(d: dict[str, Any]) -> str:
         "| --- | --- | --- |",
         *[f"| {o['cid7050']} | {o['meaning']} | {o['plain_words']} |" for o in d["options"]],
         "",
-        "## Elements per action (last run)",
+        "## Burned-in text",
+        "",
+        _pixels_line(d["pixels"]),
+        "",
+        "## Rules beyond the PS3.15 tables",
+        "",
+        "| selector | action | set in |",
+        "| --- | --- | --- |",
+        *[f"| `{r['selector']}` | {r['action']} | {r['origin']} |" for r in d["custom_rules"]],
+        "",
+        "## Elements per action (whole dataset)",
         "",
         "| action | elements | meaning |",
         "| --- | --- | --- |",
         *[f"| {a['action']} | {a['elements']} | {a['meaning']} |" for a in d["actions"]],
         "",
-        "## Elements per attribute group (last run)",
+        "## Elements per attribute group (whole dataset)",
         "",
         "| group | " + " | ".join(ACTION_WORDS) + " |",
         "| --- |" + " --- |" * len(ACTION_WORDS),
@@ -180,11 +209,17 @@ def _html(d: dict[str, Any]) -> str:
         _table(
             ["Code", "Option", "What it means"], [[o["cid7050"], o["meaning"], o["plain_words"]] for o in d["options"]]
         ),
-        "<h2>Elements per action (last run)</h2>",
+        "<h2>Burned-in text</h2>",
+        f"<p>{html.escape(_pixels_line(d['pixels']))}</p>",
+        "<h2>Rules beyond the PS3.15 tables</h2>",
+        _table(
+            ["Selector", "Action", "Set in"], [[r["selector"], r["action"], r["origin"]] for r in d["custom_rules"]]
+        ),
+        "<h2>Elements per action (whole dataset)</h2>",
         _table(
             ["Action", "Elements", "Meaning"], [[a["action"], a["elements"], a["meaning"]] for a in d["actions"]], {1}
         ),
-        "<h2>Elements per attribute group (last run)</h2>",
+        "<h2>Elements per attribute group (whole dataset)</h2>",
         _table(["Group", *used], groups, set(range(1, len(used) + 1))),
         "<p>This report is generated from the dataset's manifest. It contains no patient data and "
         "no file names. Re-identification needs the project key and the vault, which stay with the "

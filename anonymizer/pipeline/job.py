@@ -290,20 +290,24 @@ class Job:
         result = JobResult(self.run_id, summary)
         if self.options.dry_run:
             return result
-        if self.options.verify:
-            result.verification = verify(self.out_dir, self.in_dir, self.plan)
         info = manifest.RunInfo(self.run_id, started, _now(), self.secret.fingerprint, self.layout)
         outputs = ((o.path, o.sop_uid, o.sha256, o.pixels) for o in self.state.outputs())
-        content = manifest.manifest(self.plan, outputs, info, summary.as_dict())
+        content = manifest.manifest(self.plan, outputs, info, summary.as_dict(), self.state.dataset_counts())
         content["vault"] = self.binding.get("vault", "")
-        if result.verification is not None:
+        result.manifest = self._publish(content)
+        if self.options.verify:  # against the manifest just written: OUT must hold exactly what it lists
+            result.verification = verify(self.out_dir, self.in_dir, self.plan)
             content["verification"] = result.verification.as_dict(findings=False)
-        result.manifest = self.out_dir / manifest.MANIFEST
+            self._publish(content)
+        return result
+
+    def _publish(self, content: dict[str, Any]) -> Path:
+        path = self.out_dir / manifest.MANIFEST
         try:
-            publish(write_temp(manifest.encode(content), self.out_dir), result.manifest)
+            publish(write_temp(manifest.encode(content), self.out_dir), path)
         except OSError as exc:
             raise storage_fault(exc) from None
-        return result
+        return path
 
 
 def run_folder(

@@ -13,6 +13,7 @@ same command ends identical too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -245,7 +246,8 @@ def run(
         ):
             if result.reason not in ("done-before", "failed-before"):
                 result = settler.settle(result, path, previous)
-                fields = (result.output, binding, result.source, result.sop_uid, ordinal)
+                counts = json.dumps({"actions": result.counts, "groups": result.groups}) if result.counts else ""
+                fields = (result.output, binding, result.source, result.sop_uid, ordinal, counts)
                 state.record(path, stat, result.status, result.reason, *fields)
                 if quarantine is not None:
                     quarantine.settle(path, result, state.run_id)

@@ -4,7 +4,7 @@
 
     meta(name PRIMARY KEY, value)      out, binding (what made OUT), vault identity
     inputs(path BLOB PRIMARY KEY, size, mtime_ns, status, reason, output, updated,
-           binding, source, sop_uid, attempts, first_seen, ordinal)
+           binding, source, sop_uid, attempts, first_seen, ordinal, counts)
                                        path = os.fsencode of the absolute input path;
                                        source = SHA-256 of the dataset outside file meta
     outputs(key PRIMARY KEY, path, sop_uid, sha256, pixels, size, mtime_ns, binding, input)
@@ -71,3 +71,9 @@ def bind_inputs_and_outputs(db: sqlite3.Connection) -> None:
 def record_ordinals(db: sqlite3.Connection) -> None:
     """Version 4: inputs.ordinal, the input's position in its last run (``anonymizer failures``)."""
     db.execute("ALTER TABLE inputs ADD COLUMN ordinal INTEGER NOT NULL DEFAULT 0")
+
+
+@MIGRATIONS
+def record_counts(db: sqlite3.Connection) -> None:
+    """Version 5: inputs.counts, the elements per action and group of each done input (whole-dataset counts)."""
+    db.execute("ALTER TABLE inputs ADD COLUMN counts TEXT NOT NULL DEFAULT ''")

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,7 @@ class StateStore:
         source: str = "",
         sop_uid: str = "",
         ordinal: int = 0,
+        counts: str = "",
     ) -> None:
         """Stage the outcome of one input (and log it with its path, locally).
 
@@ -254,8 +256,8 @@ class StateStore:
         attempts, first_seen = (int(before[0]) + 1, str(before[1]) or now) if before else (1, now)
         size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
         row = (_key(path), size, mtime, status, reason, output, now, binding, source, sop_uid)
-        query = "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        self._db.execute(query, (*row, attempts, first_seen, ordinal))
+        query = "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._db.execute(query, (*row, attempts, first_seen, ordinal, counts))
         if self._log is not None:
             entry = {"at": now, "input": os.fsdecode(path), "status": status, "reason": reason, "output": output}
             self._log.write(json.dumps(entry) + "\n")
@@ -268,6 +270,14 @@ class StateStore:
         """The recorded SHA-256 of an input's dataset (outside file meta), or ``""``."""
         row = self._db.execute("SELECT source FROM inputs WHERE path = ?", (path,)).fetchone()
         return "" if row is None else str(row[0])
+
+    def dataset_counts(self) -> dict[str, dict[str, int]]:
+        """Elements per action and per group over every input done (the whole dataset, not one run)."""
+        totals: dict[str, Counter[str]] = {"actions": Counter(), "groups": Counter()}
+        for (text,) in self._db.execute("SELECT counts FROM inputs WHERE status = 'done' AND counts != ''"):
+            for part, counts in json.loads(text).items():
+                totals[part].update(counts)
+        return {part: dict(sorted(c.items())) for part, c in totals.items()}
 
     def count_failed(self) -> int:
         """How many inputs failed the last time they were processed."""
