@@ -117,7 +117,7 @@ def test_schema_versions_are_migrated_and_a_newer_one_is_refused(tmp_path: Path)
     state = tmp_path / "state"
     StateStore(state, None, "r1").close()
     db = sqlite3.connect(state / "state.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()

@@ -16,8 +16,9 @@ import pytest
 
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
+from anonymizer.keys.memory import MemoryVault
 from anonymizer.keys.secret import Secret, Subkeys, load_key_file
-from anonymizer.keys.vault import MemoryVault, SqliteVault
+from anonymizer.keys.vault import SqliteVault
 from anonymizer.pipeline.runner import run
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import WorkerConfig

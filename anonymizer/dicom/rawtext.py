@@ -18,10 +18,10 @@ import codecs
 from typing import Any
 
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_has_tag, dictionary_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from anonymizer.dicom import tags
 from anonymizer.dicom import vr as vrs
 
 ASCII_VRS = vrs.ASCII  # pydicom's default encoding
@@ -41,7 +41,7 @@ class TextElement:
 
     @property
     def keyword(self) -> str:
-        return dictionary_keyword(self.tag) if dictionary_has_tag(self.tag) else ""
+        return tags.keyword(self.tag)
 
 
 def codec(ds: Dataset) -> str | None:

@@ -1,6 +1,8 @@
-"""Tags: formatting, dictionary look-ups and the private-block arithmetic."""
+"""Tags: formatting, dictionary look-ups (memoised: pure functions of a tag) and private-block arithmetic."""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from pydicom._dicom_dict import DicomDictionary, RepeatersDictionary
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, repeater_has_tag
@@ -11,16 +13,19 @@ def format_tag(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
+@lru_cache(maxsize=8192)
 def known(tag: int) -> bool:
     """In the data dictionary, repeating groups (50xx, 60xx, 7Fxx) included."""
     return bool(dictionary_has_tag(tag) or repeater_has_tag(tag))
 
 
+@lru_cache(maxsize=8192)
 def keyword(tag: int) -> str:
     """The dictionary keyword of a public tag, or ``""`` (private, unknown)."""
     return str(dictionary_keyword(tag)) if not tag >> 16 & 1 and known(tag) else ""
 
 
+@lru_cache(maxsize=8192)
 def dictionary_vr(tag: int) -> str | None:
     """The data dictionary's VR of a public tag (the first of an ambiguous one), or None."""
     if tag >> 16 & 1 or not known(tag):

@@ -8,7 +8,7 @@ only a private or undefined-length UN element is converted (it may hold a sequen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -53,29 +53,44 @@ def creators(ds: Dataset) -> dict[int, tuple[BaseTag, str]]:
     return found
 
 
-def entries(ds: Dataset, blocks: dict[int, tuple[BaseTag, str]] | None = None) -> Iterator[Entry]:
+def entries(ds: Dataset, on_creator: Callable[[BaseTag, str], None] | None = None) -> list[Entry]:
     """Every element of one level but the private creators, in the dataset's order.
 
     Yields ``(key, tag, element, VR, creator)``: ``key`` is the dataset's own key (looking
     an element up by an int key makes pydicom compare tags in Python), ``element`` is
     raw when it was never decoded, ``creator`` the lower-case name of the private block's
     creator (None for public elements and for private elements without a creator).
-    ``blocks`` is :func:`creators` of ``ds`` when the caller has it already.
+    ``on_creator(key, name)`` is told of each private creator met.
+
+    One pass: a file's creators come before their blocks; a block met before its creator
+    (a dataset built out of order) makes the level's creators be read first.
     """
-    items = list(ds._dict.items())
-    names = {b: name for b, (_, name) in (creators(ds) if blocks is None else blocks).items()}
-    for key, elem in items:
+    names: dict[int, str] = {}
+    complete = False  # every creator of the level is in names
+    found: list[Entry] = []  # a list, not a generator: the walk is on every file's hot path
+    append = found.append
+    for key, elem in list(ds._dict.items()):
         tag = int(key)
         if tag >> 16 & 1:
-            if 0x10 <= tag & 0xFFFF <= 0xFF:
+            element = tag & 0xFFFF
+            if 0x10 <= element <= 0xFF:
+                name = creator_name(ds, key, elem)
+                names[(tag >> 16) << 8 | element] = name  # block(tag), inline: the hot path
+                if on_creator is not None:
+                    on_creator(key, name)
                 continue
-            creator = names.get(block(tag))
+            here = (tag >> 16) << 8 | element >> 8
+            creator = names.get(here)
+            if creator is None and not complete:  # out of order, or no creator at all
+                names, complete = {b: name for b, (_, name) in creators(ds).items()}, True
+                creator = names.get(here)
         else:
             creator = None
         vr = elem.VR
         if vr is None or vr == "UN":
             vr = element_vr(ds, tag, elem)
-        yield key, tag, elem, vr, creator
+        append((key, tag, elem, vr, creator))
+    return found
 
 
 def deep(ds: Dataset, where: Where = ()) -> Iterator[tuple[Where, Dataset, Entry]]:

@@ -18,6 +18,7 @@ from pydicom.sequence import Sequence
 
 from anonymizer import standard
 from anonymizer.dicom import rawtext, walk
+from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import dictionary_vr
 from anonymizer.engine import marks
 from anonymizer.engine.hierarchy import patient_key
@@ -29,6 +30,7 @@ from anonymizer.text import identifiers
 from anonymizer.text.cleaner import TextCleaner
 
 MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
+CLEANER_SOURCES = identifiers.SOURCE_VRS - {"UI", "CS", "TM", "AS", "DA", "DT"}  # what can name a person or a place
 _TEXT_DATE = frozenset({"DA", "DT", "TM"})
 REMOVE_MISSTORED = default("remove", "stored as a sequence, not with its dictionary VR (fail closed)")
 GROUP_NAMES = {
@@ -94,9 +96,8 @@ class _Walker:
 
     def walk(self, ds: Dataset, stack: tuple[int, ...], mode: str) -> None:
         resolve, iod, groups, tasks = self.plan.resolve, self.iod, self.groups, self.tasks
-        blocks = walk.creators(ds)
-        self.creators.extend((ds, key) for key, _ in blocks.values())
-        for key, tag, _, vr, creator in walk.entries(ds, blocks):
+        creators = self.creators
+        for key, tag, _, vr, creator in walk.entries(ds, lambda key, _: creators.append((ds, key))):
             bound = resolve(tag, vr, stack, mode, creator, iod)
             groups[tag >> 16, bound.name] += 1
             if vr == "SQ":
@@ -151,15 +152,22 @@ def identifying(change: Change) -> bool:
     return change.bound.name != "shift_date" or change.vr in ("DA", "DT")
 
 
-def _learned(walker: _Walker, elements: _Elements) -> list[identifiers.Identifier]:
-    """The identifiers of every identifying attribute, whatever its VR and depth."""
-    found: list[identifiers.Identifier] = []
+def _learned(walker: _Walker, elements: _Elements) -> list[str]:
+    """The strings a cleaner removes, from every identifying attribute whatever its VR and depth.
+
+    Only elements whose bytes can name a person or a place are read (UIDs, codes, dates,
+    numbers and binary values are not decoded: decoding would also cost the encoder its
+    raw copy).
+    """
+    found: list[str] = []
     for task in walker.tasks:
-        if task.vr == "SQ" or not identifying(task):
+        if task.vr not in CLEANER_SOURCES or not identifying(task):
             continue  # a dropped sequence's content is learned below
-        found.extend(identifiers.of_element(elements.get(task.container, task.tag, task.vr), task.vr))
+        if (dictionary_vr(task.tag) or task.vr) in vrs.BINARY:
+            continue  # bytes nobody declared as text (a private OB, padding): not read
+        found += identifiers.texts_of(elements.get(task.container, task.tag, task.vr), task.vr)
     for items in walker.dropped:
-        found.extend(identifiers.in_items(items))
+        found += identifiers.texts(identifiers.in_items(items, CLEANER_SOURCES))
     return found
 
 
@@ -179,7 +187,14 @@ def identifiers_of(ds: Dataset, plan: Plan) -> list[identifiers.Identifier]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _learned(_walked(ds, plan), _Elements())
+        walker, elements = _walked(ds, plan), _Elements()
+        found: list[identifiers.Identifier] = []
+        for task in walker.tasks:
+            if task.vr != "SQ" and identifying(task) and task.vr in identifiers.SOURCE_VRS:
+                found += identifiers.of_element(elements.get(task.container, task.tag, task.vr), task.vr)
+        for items in walker.dropped:
+            found += identifiers.in_items(items)
+        return found
 
 
 def deidentify(ds: FileDataset, plan: Plan, secret: Secret | Subkeys) -> Outcome:
@@ -225,7 +240,7 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
     walker = _walked(ds, plan)
     needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
     elements = _Elements()
-    learned = identifiers.texts(_learned(walker, elements)) if needs_cleaner else []
+    learned = _learned(walker, elements) if needs_cleaner else []
     ctx = FileContext(keys, patient, offset, lambda: TextCleaner(learned))
     for task in walker.tasks:
         if task.vr == "SQ":

@@ -27,14 +27,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from anonymizer import standard
+from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import format_tag, keyword, known
-from anonymizer.errors import ProfileError
 from anonymizer.pixels.rules import RuleIndex
-from anonymizer.profile.actions import ACTIONS, Action, resolve_combined
+from anonymizer.profile.actions import ACTIONS, Action, Edit, FileContext, resolve_combined
 from anonymizer.profile.loader import Profile, Rule
 from anonymizer.profile.pseudonyms import Lookup
+from anonymizer.text.identifiers import Element
 
 T = TypeVar("T")
+PATIENT_ID = 0x00100020
 Path_ = tuple[int, ...]
 
 
@@ -78,7 +80,40 @@ IN_CLEANED = {
     for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
 }
 PRIVATE_TEXT = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
-PATIENT_ID = 0x00100020
+
+
+class _PatientIdOf:
+    """The object's PatientID as an element, for an action that follows the PatientID rule."""
+
+    tag, keyword = PATIENT_ID, "PatientID"
+
+    def __init__(self, value: str, vr: str):
+        self.value, self.VR = value, vr
+
+
+class Follow(Action):
+    """Apply the PatientID rule's action to the object's PatientID and write its result here.
+
+    Made per leader by :func:`follower`, so that it is counted and explained under the
+    leader's action name.
+    """
+
+    def __init__(self, leader: Action):
+        super().__init__({"source": "PatientID"})
+        self.leader = leader
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return follower, (self.leader,)  # the class is made per leader: rebuild it in the worker
+
+    def __call__(self, elem: Element, ctx: FileContext) -> Edit:
+        vr = elem.VR if elem.VR in vrs.TEXT else "LO"
+        return self.leader(_PatientIdOf(ctx.patient_id, vr), ctx)
+
+
+def follower(leader: Action) -> Follow:
+    """A :class:`Follow` of ``leader`` that carries the leader's action name and code."""
+    kind = type(f"Follow{type(leader).__name__}", (Follow,), {"name": leader.name, "code": leader.code})
+    return kind(leader)  # type: ignore[no-any-return]
 
 
 def _inside(stack: Path_, path: Path_) -> bool:
@@ -132,21 +167,19 @@ class Plan:
         self._decisions: dict[tuple[Any, ...], Bound] = {}
 
     def _follow_patient_id(self) -> None:
-        """A ``pseudonymize`` rule with ``source: PatientID`` and no format takes the PatientID rule's."""
+        """A ``pseudonymize`` rule with ``source: PatientID`` and no format follows the PatientID rule.
+
+        The follower applies the PatientID rule's own action (pseudonym, crosswalk, hash,
+        removal...) to the object's PatientID, so PatientName carries what PatientID
+        carries, whatever a derived profile sets.
+        """
         leader = self._exact.get(PATIENT_ID)
         for tag, bound in list(self._exact.items()):
             params = bound.action.with_
             if bound.name != "pseudonymize" or "source" not in params or "format" in params or tag == PATIENT_ID:
                 continue
-            if leader is None or leader.name != "pseudonymize" or "source" in leader.action.with_:
-                raise ProfileError(
-                    f"{bound.origin}: source: PatientID follows the PatientID rule, which must pseudonymize"
-                )
-            coupled = {k: v for k, v in leader.action.with_.items() if k in ("format", "length")} | {
-                "source": "PatientID"
-            }
-            origin = f"{bound.origin} (follows PatientID's rule at {leader.origin})"
-            self._exact[tag] = Bound(ACTIONS["pseudonymize"](coupled), origin)
+            origin = f"{bound.origin} (follows PatientID's rule at {leader.origin})" if leader else bound.origin
+            self._exact[tag] = Bound(follower(leader.action) if leader else bound.action, origin)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_memo": {}, "_decisions": {}}

@@ -2,7 +2,7 @@
 
 A record is ``(namespace, token, original)``; ``token`` is the value as it appears in
 the output (``SUBJ-7Q2M...``, a remapped UID). :class:`SqliteVault` is the real store,
-:class:`MemoryVault` an in-memory one for tests and dry runs. With ``secret.py``, the
+:class:`~anonymizer.keys.memory.MemoryVault` an in-memory one for tests and dry runs. With ``secret.py``, the
 only module that imports ``cryptography``.
 
 SQLite layout (WAL, file mode 0600; schema version in ``PRAGMA user_version`` and in
@@ -51,6 +51,7 @@ Record = tuple[str, str, str]
 _CHECK = b"anonymizer-dicom vault key check v1"
 EXPORTS = {"patient-ids": ("PatientID",), "uids": ("UID",), "all": None}
 CACHE_KIB = 512  # SQLite page cache per connection (the default, 2 MiB, grows RSS with the vault)
+SETTLED_MEMORY = 65536  # records remembered as settled (bounded: memory stays flat)
 
 
 class Vault(Protocol):
@@ -63,37 +64,6 @@ class Vault(Protocol):
     def reveal(self, namespace: str, token: str) -> str | None: ...
 
     def close(self) -> None: ...
-
-
-class MemoryVault:
-    """An in-memory :class:`Vault` (nothing is persisted)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], str] = {}
-
-    def add(self, records: Iterable[Record]) -> None:
-        """Record every ``(namespace, token, original)``; all or nothing on a collision."""
-        staged: dict[tuple[str, str], str] = {}
-        for namespace, token, original in records:
-            key = (namespace, token)
-            known = staged.get(key, self._entries.get(key))
-            if known is not None and known != original:
-                raise TokenCollisionError(namespace)
-            staged[key] = original
-        self._entries.update(staged)
-
-    def commit(self) -> None:
-        """Nothing to do in memory."""
-
-    def reveal(self, namespace: str, token: str) -> str | None:
-        """The original behind ``token``, or None."""
-        return self._entries.get((namespace, token))
-
-    def close(self) -> None:
-        """Nothing to do in memory."""
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 def _now() -> str:
@@ -163,6 +133,8 @@ class SqliteVault:
             raise VaultError(f"no vault at {self.path}")
         self._key = secret
         self._writing = False
+        # records this instance checked or wrote (any other writer sees them and must agree)
+        self._settled: dict[Record, None] = {}
         with _guarded():
             self._db = self._connect()
             try:
@@ -278,7 +250,7 @@ class SqliteVault:
         """
         if self.readonly:
             raise VaultError("the vault is open read-only")
-        records = list(records)
+        records = [r for r in records if r not in self._settled]  # study and series UIDs repeat per file
         if not records:
             return
         aead, project, created = self._aead(self._key), self.secret.project, _now()
@@ -306,6 +278,9 @@ class SqliteVault:
                 raise
             finally:
                 self._db.execute("RELEASE file")
+        if len(self._settled) > SETTLED_MEMORY:
+            self._settled.clear()
+        self._settled.update(dict.fromkeys(records))
 
     def commit(self) -> None:
         """Make the records added since the last commit durable (one transaction)."""

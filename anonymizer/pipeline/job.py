@@ -31,8 +31,9 @@ from anonymizer.errors import AnonymizerError, FolderError, StateError, VaultErr
 from anonymizer.evidence import manifest
 from anonymizer.evidence.verify import Verification, verify
 from anonymizer.inputs import discover
+from anonymizer.keys.memory import MemoryVault
 from anonymizer.keys.secret import Secret
-from anonymizer.keys.vault import MemoryVault, SqliteVault, Vault
+from anonymizer.keys.vault import SqliteVault, Vault
 from anonymizer.pipeline import runner
 from anonymizer.pipeline.reconcile import reconcile
 from anonymizer.pipeline.runner import RunOptions, RunSummary, check_folders

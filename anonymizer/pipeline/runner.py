@@ -246,8 +246,8 @@ def run(
         ):
             if result.reason not in ("done-before", "failed-before"):
                 result = settler.settle(result, path, previous)
-                counts = json.dumps({"actions": result.counts, "groups": result.groups}) if result.counts else ""
-                fields = (result.output, binding, result.source, result.sop_uid, ordinal, counts)
+                counts = json.dumps(result.groups) if result.groups else ""  # "group/action" -> elements
+                fields = (result.output, binding, "", result.sop_uid, ordinal, counts)
                 state.record(path, stat, result.status, result.reason, *fields)
                 if quarantine is not None:
                     quarantine.settle(path, result, state.run_id)

@@ -75,5 +75,5 @@ def record_ordinals(db: sqlite3.Connection) -> None:
 
 @MIGRATIONS
 def record_counts(db: sqlite3.Connection) -> None:
-    """Version 5: inputs.counts, the elements per action and group of each done input (whole-dataset counts)."""
+    """Version 5: inputs.counts, the elements per group/action of each done input (whole-dataset counts)."""
     db.execute("ALTER TABLE inputs ADD COLUMN counts TEXT NOT NULL DEFAULT ''")

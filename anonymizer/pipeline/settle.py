@@ -5,7 +5,7 @@ For a de-identified file (a temporary file beside its destination):
 1. its tokens go into the vault (a token that would stand for two originals fails the file);
 2. one SOP Instance UID, one output: if another input already made an output with the
    same new SOP Instance UID, the file is a ``duplicate`` when the two inputs hold the
-   same dataset (bytes outside the file meta), and fails with ``sop-instance-conflict``
+   same dataset (bytes outside the file meta, compared only then), and fails with ``sop-instance-conflict``
    when they differ (the earlier one stays);
 3. a path another instance owns gets a suffix from the new SOP Instance UID;
 4. the file is renamed into place and recorded with its size, time, SHA-256 and owner.
@@ -26,12 +26,21 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from anonymizer.dicom.reader import source_digest
 from anonymizer.errors import StorageError, TokenCollisionError
 from anonymizer.keys.vault import Vault
 from anonymizer.pipeline.layout import disambiguate, path_key
 from anonymizer.pipeline.state import Output, Previous, StateStore
 from anonymizer.pipeline.worker import STORAGE_ERRNOS, FileResult
 from anonymizer.pipeline.writer import publish
+
+
+def _digest_of(path: bytes) -> str:
+    """The SHA-256 of an input's dataset outside its file meta, or "" when it cannot be read."""
+    try:
+        return source_digest(Path(os.fsdecode(path)), None)
+    except OSError:
+        return ""
 
 
 def storage_fault(exc: OSError) -> StorageError:
@@ -90,11 +99,15 @@ class Settler:
         return replace(result, output=output, temp="")
 
     def _same_instance(self, result: FileResult, me: bytes) -> FileResult | None:
-        """A duplicate or a conflict when another input already made this SOP instance."""
+        """A duplicate or a conflict when another input already made this SOP instance.
+
+        Rare, so the two inputs' datasets (bytes outside the file meta) are read and
+        compared only then; an earlier input that is gone counts as another dataset.
+        """
         found = self.state.by_sop(result.sop_uid)
         if found is None or found[1] == me:
             return None
-        if self.state.source_of(found[1]) == result.source:
+        if _digest_of(found[1]) == _digest_of(me) != "":
             return FileResult(result.ordinal, "skipped", "duplicate")
         return FileResult(result.ordinal, "failed", "sop-instance-conflict", "another input holds this SOP instance")
 

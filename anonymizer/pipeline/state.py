@@ -127,6 +127,15 @@ def _unlock(fd: int) -> None:
     os.close(fd)
 
 
+# one statement per input: a new row, or the old one updated (attempts counted, first_seen kept)
+UPSERT_INPUT = (
+    "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+    " size = excluded.size, mtime_ns = excluded.mtime_ns, status = excluded.status, reason = excluded.reason,"
+    " output = excluded.output, updated = excluded.updated, binding = excluded.binding, source = excluded.source,"
+    " sop_uid = excluded.sop_uid, attempts = attempts + 1, ordinal = excluded.ordinal, counts = excluded.counts"
+)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -252,12 +261,9 @@ class StateStore:
         ``stat`` is None for an entry the walk could not read (a folder, a broken link).
         """
         now = _now()
-        before = self._db.execute("SELECT attempts, first_seen FROM inputs WHERE path = ?", (_key(path),)).fetchone()
-        attempts, first_seen = (int(before[0]) + 1, str(before[1]) or now) if before else (1, now)
         size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
-        row = (_key(path), size, mtime, status, reason, output, now, binding, source, sop_uid)
-        query = "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        self._db.execute(query, (*row, attempts, first_seen, ordinal, counts))
+        row = (_key(path), size, mtime, status, reason, output, now, binding, source, sop_uid, 1, now, ordinal, counts)
+        self._db.execute(UPSERT_INPUT, row)
         if self._log is not None:
             entry = {"at": now, "input": os.fsdecode(path), "status": status, "reason": reason, "output": output}
             self._log.write(json.dumps(entry) + "\n")
@@ -266,18 +272,15 @@ class StateStore:
         """Forget that the inputs of these outputs are done (the outputs are missing): the run makes them again."""
         self._db.executemany("UPDATE inputs SET status = 'redo' WHERE output = ?", [(o,) for o in outputs])
 
-    def source_of(self, path: bytes) -> str:
-        """The recorded SHA-256 of an input's dataset (outside file meta), or ``""``."""
-        row = self._db.execute("SELECT source FROM inputs WHERE path = ?", (path,)).fetchone()
-        return "" if row is None else str(row[0])
-
     def dataset_counts(self) -> dict[str, dict[str, int]]:
         """Elements per action and per group over every input done (the whole dataset, not one run)."""
-        totals: dict[str, Counter[str]] = {"actions": Counter(), "groups": Counter()}
+        groups: Counter[str] = Counter()
         for (text,) in self._db.execute("SELECT counts FROM inputs WHERE status = 'done' AND counts != ''"):
-            for part, counts in json.loads(text).items():
-                totals[part].update(counts)
-        return {part: dict(sorted(c.items())) for part, c in totals.items()}
+            groups.update(json.loads(text))
+        actions: Counter[str] = Counter()
+        for key, count in groups.items():
+            actions[key.rsplit("/", 1)[1]] += count
+        return {"actions": dict(sorted(actions.items())), "groups": dict(sorted(groups.items()))}
 
     def count_failed(self) -> int:
         """How many inputs failed the last time they were processed."""

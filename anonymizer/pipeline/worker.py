@@ -25,7 +25,7 @@ from pathlib import Path
 from pydicom.dataset import FileDataset
 
 from anonymizer.dicom.encoder import encode
-from anonymizer.dicom.reader import is_dicom, load, read, source_digest
+from anonymizer.dicom.reader import is_dicom, load, read
 from anonymizer.engine.apply import deidentify, identifiers_of
 from anonymizer.engine.hierarchy import folder_tokens
 from anonymizer.engine.plan import Plan
@@ -87,7 +87,6 @@ class FileResult:
     records: tuple[tuple[str, str, str], ...] = ()
     groups: Counter[str] = field(default_factory=Counter)
     pixels: str = ""  # JSON of redacted boxes (rule names, coordinates), "" when untouched
-    source: str = ""  # SHA-256 of the input's dataset outside the file meta (duplicates agree)
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,6 @@ def prepare(
         if pixels.status == "redacted":
             redact.mark_clean(ds)
             outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
-        source = source_digest(path, data)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:
@@ -176,7 +174,6 @@ def prepare(
         records=tuple(outcome.records),
         groups=outcome.groups,
         pixels=json.dumps(pixels.boxes, sort_keys=True) if pixels.boxes else "",
-        source=source,
         output=output,
     )
     return done, ds

@@ -7,7 +7,7 @@ partial one. Temporary files start with ``.tmp-`` and end with ``.part``.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from pydicom.dataset import FileDataset
@@ -17,15 +17,6 @@ from anonymizer.dicom.encoder import encode
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 
 
-def _process_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_process_umask()  # OUT is the shareable product: its files follow the umask
-
-
 def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
     """Write ``data`` to a new temporary file in ``folder`` (fsync it unless ``sync`` is False).
 
@@ -33,18 +24,18 @@ def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
     :func:`os.sync` before it records the batch as done.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
+    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies: OUT is shareable
     try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def publish(temp: Path, final: Path) -> None:

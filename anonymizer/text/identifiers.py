@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
@@ -31,6 +32,7 @@ _WORDY_KEYWORD = re.compile(
 )
 _SPLIT = re.compile(r"[\^=\s,;:/\\()\[\]\"']+")
 SOURCE_VRS = (vrs.STRING - vrs.NUMBER) | {"UN", "OB"}  # VRs whose bytes can hold an identifier
+NOT_TEXT = vrs.BINARY | {"UI", "CS", "TM", "AS", "DA", "DT"}  # hold no name, ID or place a cleaner removes
 
 
 class Element(Protocol):
@@ -112,16 +114,24 @@ def strings(name: str, vr: str, value: str) -> list[str]:
     if vr == "PN":
         out += [w for w in words if len(w) >= 2]
     else:
-        if _WORDY_KEYWORD.search(name):
+        if _wordy(name):
             out += [w for w in words if len(w) >= 3]
         out += [w for w in words if len(w) >= 4 and any(c.isdigit() for c in w)]
     return out
+
+
+@lru_cache(maxsize=4096)
+def _wordy(name: str) -> bool:
+    """Attributes whose words name someone or somewhere (names, addresses, institutions)."""
+    return _WORDY_KEYWORD.search(name) is not None
 
 
 def of_element(elem: Element, vr: str) -> Iterator[Identifier]:
     """The identifiers in one element's values (``vr``: the VR it was stored with)."""
     name = elem.keyword or keyword(elem.tag)
     meaning = dictionary_vr(elem.tag) or vr  # what the attribute is, whatever it was stored as
+    if meaning in vrs.BINARY:
+        return  # bytes nobody declared as text (a private OB, an unknown UN): not an identifier
     kind = kind_of(name, meaning)
     for value in values(elem):
         if kind == "date" or meaning in ("TM", "AS") or vr in ("TM", "AS"):
@@ -135,12 +145,28 @@ def of_element(elem: Element, vr: str) -> Iterator[Identifier]:
             yield Identifier(text, kind)
 
 
-def in_items(items: Iterable[Dataset]) -> Iterator[Identifier]:
-    """The identifiers at every depth inside sequence items (a sequence an identifying attribute holds)."""
+def texts_of(elem: Element, vr: str) -> list[str]:
+    """The strings of one element a text cleaner removes: :func:`of_element` without kinds, UIDs
+    or dates (the cleaner's patterns remove every date rendering), for the per-file hot path."""
+    meaning = dictionary_vr(elem.tag) or vr
+    if meaning in NOT_TEXT or vr in NOT_TEXT:
+        return []
+    name = elem.keyword or keyword(elem.tag)
+    out: list[str] = []
+    for value in values(elem):
+        out += strings(name, meaning, value)
+    return out
+
+
+def in_items(items: Iterable[Dataset], only: frozenset[str] = SOURCE_VRS) -> Iterator[Identifier]:
+    """The identifiers at every depth inside sequence items (a sequence an identifying attribute holds).
+
+    ``only``: the VRs read (others are not decoded).
+    """
     codecs: dict[int, str | None] = {}
     for item in items:
         for _, container, (key, _, _, vr, _) in walk.deep(item):
-            if vr not in SOURCE_VRS:
+            if vr not in only:
                 continue
             if id(container) not in codecs:
                 codecs[id(container)] = rawtext.codec(container)
@@ -148,11 +174,6 @@ def in_items(items: Iterable[Dataset]) -> Iterator[Identifier]:
 
 
 def texts(found: Iterable[Identifier]) -> list[str]:
-    """The strings a text cleaner removes: every identifier, dates in their common renderings."""
-    out: list[str] = []
-    for identifier in found:
-        if identifier.kind == "date":
-            out += date_renderings(identifier.text)
-        elif identifier.kind != "uid":
-            out.append(identifier.text)
-    return out
+    """The strings a text cleaner removes: every identifier but UIDs and dates (the cleaner's
+    patterns remove every date rendering of :func:`date_renderings`, whoever's date it is)."""
+    return [i.text for i in found if i.kind not in ("uid", "date")]

@@ -1,0 +1,40 @@
+"""An in-memory vault: the :class:`~anonymizer.keys.vault.Vault` protocol for dry runs and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from anonymizer.errors import TokenCollisionError
+
+Record = tuple[str, str, str]
+
+
+class MemoryVault:
+    """An in-memory :class:`Vault` (nothing is persisted)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], str] = {}
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Record every ``(namespace, token, original)``; all or nothing on a collision."""
+        staged: dict[tuple[str, str], str] = {}
+        for namespace, token, original in records:
+            key = (namespace, token)
+            known = staged.get(key, self._entries.get(key))
+            if known is not None and known != original:
+                raise TokenCollisionError(namespace)
+            staged[key] = original
+        self._entries.update(staged)
+
+    def commit(self) -> None:
+        """Nothing to do in memory."""
+
+    def reveal(self, namespace: str, token: str) -> str | None:
+        """The original behind ``token``, or None."""
+        return self._entries.get((namespace, token))
+
+    def close(self) -> None:
+        """Nothing to do in memory."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
