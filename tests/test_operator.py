@@ -56,8 +56,16 @@ def test_1_earlier_failures_keep_the_exit_code_at_1(tmp_path: Path, key_file: Pa
 
 
 def _children(pid: int) -> set[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return {int(p) for p in found}
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat_file.parent.name))
+    return found
 
 
 def _gone(pids: set[int], within: float = 20.0) -> bool:
