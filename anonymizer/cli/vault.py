@@ -52,7 +52,7 @@ def reveal(namespace: str, token: str, vault_path: Path, key_file: Path | None, 
       anonymizer vault reveal PatientID SUBJ-7Q2MZC4K3A --key-file project.key
     """
     store = _open(vault_path, key_file, project)
-    original = store.reveal(namespace, token)
+    original = store.reveal(namespace, token.rstrip("^"))  # a PN carries it as SUBJ-X^
     store.close()
     if original is None:
         click.echo("not found", err=True)

@@ -268,6 +268,8 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
     for (group, action), n in walker.groups.items():
         counts[action] += n
         groups[f"{group_name(group)}/{action}"] += n
+    if ctx.fitted:
+        counts["values cut to the VR's maximum"] += ctx.fitted
     return Outcome(counts, ctx.records, groups)
 
 

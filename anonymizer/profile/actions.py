@@ -33,7 +33,7 @@ DUMMY: Mapping[str, Any] = {
     "IS": "0",
     "LO": "ANONYMIZED",
     "LT": "ANONYMIZED",
-    "PN": "ANONYMOUS",
+    "PN": "ANONYMOUS^",  # a family name component: the form a validator does not call retired
     "SH": "ANONYMIZED",
     "ST": "ANONYMIZED",
     "TM": "000000",
@@ -64,6 +64,7 @@ class FileContext:
     day_offset: int
     make_cleaner: Callable[[], TextCleaner]
     records: list[tuple[str, str, str]] = field(default_factory=list)
+    fitted: int = 0  # values cut to their VR's maximum length (their input was already too long)
     _cleaner: TextCleaner | None = None
 
     @property
@@ -86,11 +87,16 @@ def set_values(elem: Element, items: list[str]) -> Edit:
     return Edit("set", items[0] if len(items) == 1 else items)
 
 
-def fit(elem: Element, action: str, text: str) -> str:
+def fit(elem: Element, action: str, text: str, original: str | None = None) -> str:
+    """``text`` if the VR allows its length. A result an action made too long is an error; one
+    that is too long because its input already was is cut at a character boundary (counted in
+    ``ctx.fitted`` by the caller)."""
     limit = vrs.max_length(elem.VR)
-    if limit is not None and len(text) > limit:
-        raise fail(elem, action, f"result longer than VR allows ({len(text)} > {limit})")
-    return text
+    if limit is None or len(text) <= limit:
+        return text
+    if original is not None and len(original) > limit:
+        return text[:limit].rstrip()
+    raise fail(elem, action, f"result longer than VR allows ({len(text)} > {limit})")
 
 
 class Action:
@@ -251,7 +257,12 @@ class Clean(Action):
         if vr not in vrs.TEXT:
             return KEEP
         cleaner = ctx.cleaner
-        return set_values(elem, [fit(elem, self.name, cleaner.clean(v)) for v in values(elem)])
+        out = []
+        for value in values(elem):
+            cleaned = cleaner.clean(value)
+            out.append(fit(elem, self.name, cleaned, value))
+            ctx.fitted += out[-1] != cleaned  # an input already longer than its VR allows
+        return set_values(elem, out)
 
 
 @register
@@ -294,8 +305,12 @@ def resolve_combined(code: str, attr_type: int | None) -> str:
     """Resolve a combined code for an attribute Type (1, 2, 3 or None = not in the IOD).
 
     Type 1 -> D, Type 2 -> Z, Type 3 or absent -> X; when the combination lacks that
-    letter, the next stronger one it has (X < Z < D), or its strongest.
+    letter, the next stronger one it has (X < Z < D), or its strongest. ``X/Z/U*`` (the
+    reference sequences) keeps a required (Type 1 or 2) sequence with every UID in it
+    remapped: an emptied reference would contradict the references other modules keep.
     """
+    if code == "X/Z/U*" and attr_type in (1, 2):
+        return "remap_uid"
     wanted = {1: "D", 2: "Z"}.get(attr_type or 3, "X")
     letters = code.replace("*", "").split("/")
     order = ["X", "Z", "D", "U"]

@@ -29,13 +29,27 @@ def _shift_da(value: str, days: int) -> str | None:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
+def _shift_part(part: str, days: int, vr: str) -> str | None:
+    """One date or date-time moved by ``days`` at its own precision (None: not a date)."""
+    digits = len(part) - len(part.lstrip("0123456789"))
+    if digits >= 8:
+        new = _shift_da(part, days)
+        return None if new is None else new + part[8:]
+    if vr == "DT" and digits in (4, 6):  # YYYY or YYYYMM: shift the middle of the period, cut back
+        new = _shift_da(part[:digits] + ("0701" if digits == 4 else "15"), days)
+        return None if new is None else new[:digits] + part[digits:]
+    return None
+
+
 @register
 class ShiftDate(Action):
     """Move dates by the patient's keyed day offset. PS3.15 C (modified dates).
 
-    DA and DT (date part shifted, time and zone kept; ranges shifted at both ends); TM is
-    kept (whole-day shifts leave times valid); dates that cannot be parsed, and partial
-    DT values, become empty. Other text VRs are cleaned, binary VRs removed. Every date
+    DA and DT (date part shifted, time and zone kept; ranges shifted at both ends); a DT
+    of year or year-month precision is shifted at its own precision (a year stays a year:
+    the middle of the period is shifted and cut back). TM is kept (whole-day shifts leave
+    times valid); dates that cannot be parsed become empty. Other text VRs are cleaned,
+    binary VRs removed. Every date
     of one patient moves by the same number of days, so intervals are preserved.
     Deterministic; reversible with the key (the offset is a keyed function).
 
@@ -55,10 +69,10 @@ class ShiftDate(Action):
             shifted = []
             for part in parts:
                 part = part.strip()
-                new = _shift_da(part, ctx.day_offset) if len(part) >= 8 and part[:8].isdigit() else None
+                new = _shift_part(part, ctx.day_offset, elem.VR)
                 if part and new is None:
                     return set_values(elem, [])
-                shifted.append(new + part[8:] if new else "")
+                shifted.append(new or "")
             out.append("-".join(shifted))
         return set_values(elem, out)
 

@@ -70,7 +70,8 @@ class Pseudonymize(_Token):
     Text VRs. ``format`` places the token: ``"SUBJ-{token:8}"`` (default ``{token}``,
     16 characters or the VR's limit). Deterministic per key and namespace (default: the
     attribute keyword), so one patient gets one pseudonym everywhere; reversible with
-    the project key through the vault. ``source: PatientID`` without a ``format`` follows
+    the project key through the vault. In a PN the pseudonym is the family name
+    (``SUBJ-7Q2M^``; the vault and ``vault reveal`` use it without the caret). ``source: PatientID`` without a ``format`` follows
     the PatientID rule (its format and length: PatientName then carries exactly the
     PatientID's pseudonym, whatever a derived profile sets). ``source: PatientID`` takes the token from the
     object's original PatientID instead (so PatientName can carry the same pseudonym).
@@ -107,7 +108,9 @@ class Pseudonymize(_Token):
                 token = token[: int(match.group(1))]
             pseudonym = fit(elem, self.name, _TOKEN_FIELD.sub(token, fmt))
             ctx.records.append((namespace, pseudonym, original.strip()))  # as it appears in OUT
-            out.append(pseudonym)
+            # a person name is written as its family name component (SUBJ-X^): the form a
+            # validator accepts; the vault keeps the bare pseudonym, shared with PatientID
+            out.append(pseudonym + "^" if elem.VR == "PN" and "^" not in pseudonym else pseudonym)
         return set_values(elem, out)
 
 
