@@ -34,6 +34,7 @@ REASONS: Mapping[str, str] = MappingProxyType(
         # failed: the file gets no output
         "truncated": "the file ends inside an element, or declares more bytes than it has",
         "malformed": "the bytes do not parse as a DICOM dataset (tags out of order, bad structure)",
+        "not-dicom-dataset": "no preamble, begins like a dataset, but no SOP Class and Instance UID parse from it",
         "empty-dataset": "no data element after the file meta",
         "missing-pixel-data": "an image without pixel data (most often a file cut before its pixels)",
         "missing-sop-instance-uid": "no SOP Instance UID: the object cannot be named",
@@ -53,7 +54,7 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "loop": "a symbolic link that resolves to itself",
         "output-link": "a symbolic link into OUT (never read)",
         # skipped by design: no output, and the run can still exit 0
-        "not-dicom": "no DICOM preamble and magic",
+        "not-dicom": "neither a DICOM preamble and magic nor a dataset without them",
         "dicomdir": "a DICOMDIR (a media index, not an object)",
         "duplicate": "the same dataset as an input already done (same SOP Instance UID, same bytes)",
         "folder-link": "a symbolic link to a folder (not followed)",

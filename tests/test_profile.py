@@ -68,7 +68,7 @@ def test_builtins_load_and_compose() -> None:
     assert builtin_names() == ["basic", "research"]
     basic = load_profile("basic")
     assert basic.options == () and basic.private_tags == "remove"
-    assert len(basic.rules) == 620  # every concrete row and mask of Table E.1-1
+    assert len(basic.rules) == 620 + len(standard.supplement())  # every row and mask of E.1-1, and the supplement
     research = load_profile("research", ("retain-uids",))
     assert research.options[-1] == "retain-uids"
     assert research.private_tags == "safe"

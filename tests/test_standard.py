@@ -15,7 +15,7 @@ from anonymizer import standard
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "anonymizer" / "standard"
 SHARED = ROOT.parent / "shared" / "data"
-GENERATED = ("attributes.json", "iod_types.json", "private_tags.json", "methods.json")
+GENERATED = ("attributes.json", "supplement.json", "iod_types.json", "private_tags.json", "methods.json")
 
 
 def test_readme_checksums_match_the_committed_files() -> None:

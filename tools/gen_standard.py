@@ -54,6 +54,9 @@ IOD_MAP = "iod/iod_module_map.json"
 MODULE_MAP = "iod/module_attribute_map.json"
 TCIA_KB = "tcia/TCIAPrivateTagKB-02-01-2024-formatted.csv"
 PRIVATE_COMPONENT = re.compile(r"^\(([0-9a-fA-F]{4}),(.*),([0-9a-fA-F]{2})\)$")
+CURATED = Path(__file__).with_name("supplement.csv")
+TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
+DATES = {"retain-longitudinal-full-dates": "K", "retain-longitudinal-modified-dates": "C"}
 
 
 def sha256(path: Path) -> str:
@@ -80,6 +83,63 @@ def attribute_rows(data: Path) -> list[dict[str, object]]:
             )
     rows.sort(key=lambda r: str(r["tag"]))
     return rows
+
+
+def _name_rule(name: str, vr: str) -> tuple[str, dict[str, str], str] | None:
+    """Fail closed on an attribute Table E.1-1 does not list: its VR or dictionary name marks it identifying."""
+    if vr == "PN":
+        return "X", {}, "a person's name (VR PN)"
+    if vr in ("DA", "DT"):
+        return "X/D", DATES, "a date (VR DA/DT): Annex E treats dates as identifying"
+    if "Comment" in name and vr in TEXT_VRS:
+        return "X", {"clean-descriptors": "C"}, "free-text comments (dictionary name)"
+    if re.search(r"Address|Telephone|Telecom|E-?mail", name) and vr in TEXT_VRS:
+        return "X", {}, "contact information (dictionary name)"
+    return None
+
+
+def supplement_rows(listed: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Identifying attributes Table E.1-1 does not list: the curated ``tools/supplement.csv``
+    (retired and newer attributes, each with its reason and source), then every public
+    attribute of pydicom's data dictionary whose VR or name marks it identifying."""
+    from pydicom import __version__ as pydicom_version
+    from pydicom.datadict import DicomDictionary, keyword_for_tag
+
+    known = {str(r["tag"]) for r in listed}
+    rows: list[dict[str, object]] = []
+    with CURATED.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            tag = int(row["tag"][1:5] + row["tag"][6:10], 16)
+            vr, _, name, *_ = DicomDictionary[tag]
+            options = dict(item.split("=") for item in row["options"].split(";") if item)
+            rows.append(_row(row["tag"], row["keyword"], name, vr, row["basic"], options, row["reason"], row["source"]))
+            if keyword_for_tag(tag) != row["keyword"]:
+                raise SystemExit(f"{CURATED.name}: {row['tag']} is {keyword_for_tag(tag)}, not {row['keyword']}")
+    known |= {str(r["tag"]) for r in rows}
+    source = f"pydicom {pydicom_version} data dictionary (fail closed)"
+    for tag, (vr, _, name, _, keyword) in sorted(DicomDictionary.items()):
+        text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        if text in known or tag >> 16 in (0x0000, 0x0002, 0xFFFE) or tag >> 16 & 1:
+            continue
+        rule = _name_rule(name, vr)
+        if rule is not None:
+            rows.append(_row(text, keyword, name, vr, *rule, source))
+    return sorted(rows, key=lambda r: str(r["tag"]))
+
+
+def _row(
+    tag: str, keyword: str, name: str, vr: str, basic: str, options: dict[str, str], reason: str, source: str
+) -> dict[str, object]:
+    return {
+        "tag": tag,
+        "keyword": keyword,
+        "name": name,
+        "vr": vr,
+        "basic": basic,
+        "options": options,
+        "reason": reason,
+        "source": source,
+    }
 
 
 def iod_types(data: Path, keywords: set[str]) -> dict[str, object]:
@@ -146,9 +206,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("anonymizer/standard"))
     args = parser.parse_args()
     rows = attribute_rows(args.data)
-    combined = {str(r["keyword"]) for r in rows if r["basic"] in COMBINED}
+    extra = supplement_rows(rows)
+    combined = {str(r["keyword"]) for r in (*rows, *extra) if r["basic"] in COMBINED}
     outputs = {
         "attributes.json": dump(args.out / "attributes.json", rows),
+        "supplement.json": dump(args.out / "supplement.json", extra),
         "iod_types.json": dump(args.out / "iod_types.json", iod_types(args.data, combined)),
         "private_tags.json": dump(args.out / "private_tags.json", private_dispositions(args.data)),
         "methods.json": dump(args.out / "methods.json", methods()),
@@ -171,6 +233,11 @@ def main() -> None:
         "| private_tags.json | TCIA Private Tag Knowledge Base (2024-02-01): `gggg|creator|ee` "
         "-> k keep, d delete, h UID, o date offset, oi, na; conflicting rows -> d | "
         f"`{TCIA_KB}` (via MIC-DKFZ/miccai2024_midi-b-submission, Apache-2.0) |",
+        "| supplement.json | identifying attributes Table E.1-1 does not list, as rows of the same "
+        "form with a reason and a source: the curated `tools/supplement.csv` (retired and newer "
+        "attributes), then every public attribute whose VR (PN, DA, DT) or dictionary name "
+        "(Comment, Address, Telephone, Telecom, E-mail) marks it identifying (fail closed) | "
+        "`tools/supplement.csv`; pydicom's data dictionary (PS3.6, MIT) |",
         "| methods.json | CID 7050 De-identification Method: code and meaning per profile and option "
         "(code order); the ten options that have a Table E.1-1 column | DICOM PS3.16 CID 7050 via "
         "pydicom's concept dictionary (`pydicom.sr.codedict`, MIT); option columns from the table above |",
@@ -178,6 +245,7 @@ def main() -> None:
         "## Source checksums (SHA-256)",
         "",
         *[f"- `{s}`: `{sha256(args.data / s)}`" for s in sources],
+        f"- `tools/{CURATED.name}`: `{sha256(CURATED)}`",
         "",
         "## Output checksums (SHA-256)",
         "",

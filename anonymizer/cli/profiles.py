@@ -8,6 +8,7 @@ import click
 
 from anonymizer.cli import guarded, main
 from anonymizer.engine.plan import Plan
+from anonymizer.engine.verdict import shortfalls
 from anonymizer.profile.loader import builtin_dir, builtin_names, load_profile, resolve_path
 from anonymizer.standard import CID_7050, OPTIONS
 
@@ -63,7 +64,9 @@ def check(file: Path) -> None:
 
     Checked: keys (with a 'did you mean'), selectors, actions and their parameters, each
     action against the VRs its selector can meet, the layout's fields, option names,
-    and that the rules compile (a rule that follows another finds it).
+    and that the rules compile (a rule that follows another finds it). Then the verdict:
+    does the profile meet the PS3.15 Basic Profile (the marks it earns), with every
+    attribute that falls short.
 
     \b
     Example:
@@ -72,6 +75,16 @@ def check(file: Path) -> None:
     plan = Plan(load_profile(file))
     p = plan.profile
     click.echo(f"ok: {p.name} ({len(p.rules)} rules, options: {', '.join(p.options) or 'none'})")
+    gaps = shortfalls(plan)
+    if not gaps:
+        click.echo("meets the PS3.15 Basic Profile: outputs will say PatientIdentityRemoved YES (113100)")
+        return
+    click.echo(
+        f"does not meet the PS3.15 Basic Profile ({len(gaps)} attributes fall short): outputs will say "
+        "PatientIdentityRemoved NO, with no CID 7050 code"
+    )
+    for gap in gaps:
+        click.echo(f"  {gap.line()}")
 
 
 @profile.command("explain")

@@ -43,9 +43,29 @@ def is_part10(head: bytes) -> bool:
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
+def looks_raw(head: bytes) -> bool:
+    """A dataset without preamble (``head``: the first bytes): its first element is in the
+    file meta group or group 0008, little or big endian. Such a file is read with
+    ``force`` and written back as a proper Part 10 file; if it does not parse, it fails."""
+    if len(head) < 8:
+        return False
+    return any(struct.unpack_from(f"{order}H", head)[0] in (0x0002, 0x0008) for order in "<>")
+
+
 def is_dicom(path: Path, data: bytes | None) -> bool:
     """:func:`sniff` on the bytes :func:`load` returned (or on the file when it returned None)."""
     return is_part10(data) if data is not None else sniff(path)
+
+
+def head_of(path: Path, data: bytes | None) -> bytes:
+    """The first 132 bytes of the file (from ``data`` when it was loaded)."""
+    if data is not None:
+        return data[:132]
+    try:
+        with path.open("rb") as fh:
+            return fh.read(132)
+    except OSError:
+        return b""  # the reader reports it
 
 
 def load(path: Path, max_size: int | None = None) -> bytes | None:
@@ -143,6 +163,19 @@ def _meta_syntax(head: bytes) -> str | None:
     return head[marker + 8 : marker + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
 
 
+def _part10_meta(ds: FileDataset) -> None:
+    """Give a dataset read without preamble or file meta the meta its encoding needs (it is
+    written as a proper Part 10 file); without SOP UIDs it is not an object we can write."""
+    if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
+        raise InputError("not-dicom-dataset", "no preamble, and no SOP Class and Instance UID read")
+    if "TransferSyntaxUID" not in ds.file_meta:
+        implicit, little = ds.original_encoding
+        if implicit is None:
+            raise InputError("not-dicom-dataset", "no preamble, and no encoding recognised")
+        syntax = "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
+        ds.file_meta.TransferSyntaxUID = syntax
+
+
 def read(path: Path, data: bytes | None = None) -> FileDataset:
     """Read a DICOM file, failing closed on truncation (pydicom accepts short reads).
 
@@ -156,9 +189,12 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
     """
     if data is None:
         precheck(path)
+    raw = not is_part10(head_of(path, data))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pydicom.dcmread(path if data is None else io.BytesIO(data))
+        ds = pydicom.dcmread(path if data is None else io.BytesIO(data), force=raw)
+    if raw:
+        _part10_meta(ds)
     if any("end of file" in str(w.message).lower() or "EOF" in str(w.message) for w in caught):
         raise InputError("truncated")
     end, last_start, last_is_raw = 0, -1, False

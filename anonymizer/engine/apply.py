@@ -22,7 +22,7 @@ from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import dictionary_vr
 from anonymizer.engine import marks
 from anonymizer.engine.hierarchy import patient_key
-from anonymizer.engine.plan import Bound, Plan, default
+from anonymizer.engine.plan import CLEAN_PRIVATE_MEANING, KEEP_VOCABULARY, Bound, Plan, default
 from anonymizer.errors import InputError
 from anonymizer.keys.secret import Secret, Subkeys
 from anonymizer.profile.actions import FileContext
@@ -32,6 +32,12 @@ from anonymizer.text.cleaner import TextCleaner
 MODES = {"replace": "D", "clean": "C", "shift_date": "C"}
 CLEANER_SOURCES = identifiers.SOURCE_VRS - {"UI", "CS", "TM", "AS", "DA", "DT"}  # what can name a person or a place
 _TEXT_DATE = frozenset({"DA", "DT", "TM"})
+# PS3.3 C.7.1.1 Patient Module: Type 2C "required if the Patient is an animal" (the species is
+# given); Table E.1-1's X would leave such an object invalid, so it is emptied there (Z).
+ANIMAL_2C = frozenset({0x00102297, 0x00102299})  # ResponsiblePerson, ResponsibleOrganization
+ANIMAL = (0x00102201, 0x00102202)  # PatientSpeciesDescription, PatientSpeciesCodeSequence
+EMPTY_ANIMAL_2C = default("empty", "Type 2C for an animal patient (species present): emptied, not removed")
+OVERLAYS = tuple(range(0x6000, 0x6020, 2))
 REMOVE_MISSTORED = default("remove", "stored as a sequence, not with its dictionary VR (fail closed)")
 GROUP_NAMES = {
     0x0008: "identification",
@@ -99,6 +105,10 @@ class _Walker:
         creators = self.creators
         for key, tag, _, vr, creator in walk.entries(ds, lambda key, _: creators.append((ds, key))):
             bound = resolve(tag, vr, stack, mode, creator, iod)
+            if bound is CLEAN_PRIVATE_MEANING and not _private_scheme(ds):
+                bound = KEEP_VOCABULARY
+            elif tag in ANIMAL_2C and bound.name == "remove" and not stack and any(t in ds for t in ANIMAL):
+                bound = EMPTY_ANIMAL_2C
             groups[tag >> 16, bound.name] += 1
             if vr == "SQ":
                 self._sequence(ds, key, tag, bound, stack, mode)
@@ -114,6 +124,12 @@ class _Walker:
         inner = MODES.get(bound.name, mode)
         for item in ds[key].value:
             self.walk(item, (*stack, tag), inner)
+
+
+def _private_scheme(item: Dataset) -> bool:
+    """The item's code is from a private ("99...") or local ("L") coding scheme: its meaning is free text."""
+    scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+    return not scheme or scheme.startswith("99") or scheme == "L"
 
 
 def _walked(ds: Dataset, plan: Plan) -> _Walker:
@@ -237,6 +253,7 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
     low, high = plan.profile.shift_days
     offset = keys.day_offset(keys.token("PatientID", patient_key(ds)), low, high)
 
+    overlays = [group for group in OVERLAYS if group << 16 | 0x3000 in ds]
     walker = _walked(ds, plan)
     needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
     elements = _Elements()
@@ -261,6 +278,7 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
         ):
             task.container[task.tag].value = edit.value
     _drop_orphan_creators(walker.creators)
+    dropped_overlays = _drop_dataless_overlays(ds, overlays)
     marks.mark(ds, plan)
     marks.clean_file_meta(ds)
     counts: Counter[str] = Counter()
@@ -270,7 +288,17 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
         groups[f"{group_name(group)}/{action}"] += n
     if ctx.fitted:
         counts["values cut to the VR's maximum"] += ctx.fitted
+    if dropped_overlays:
+        counts["overlays removed with their data"] += dropped_overlays
     return Outcome(counts, ctx.records, groups)
+
+
+def _drop_dataless_overlays(ds: Dataset, overlays: list[int]) -> int:
+    """Remove each overlay group whose OverlayData was removed: a plane without its data is invalid."""
+    gone = [group for group in overlays if group << 16 | 0x3000 not in ds]
+    for tag in [t for t in ds.keys() if t >> 16 in gone]:  # noqa: SIM118 (keys: no decoding)
+        del ds[tag]
+    return len(gone)
 
 
 def _drop_orphan_creators(creators: list[tuple[Dataset, int]]) -> None:

@@ -9,9 +9,11 @@ Resolution for one element, first match wins:
    matching path first), then the ``private_tags`` policy (``safe`` uses the TCIA
    knowledge base);
 5. a VR rule;
-6. inside a sequence being replaced (D) or cleaned (C): replace / clean its text and dates;
+6. inside a sequence being replaced (D) or cleaned (C): code triplets kept (CodeMeaning
+   cleaned for private coding schemes), other text and dates replaced / cleaned;
 7. group lengths and public tags the data dictionary does not know: remove (fail closed);
-   other public tags: the ``unlisted_tags`` policy.
+   other public tags: the ``unlisted_tags`` policy, except that ``keep`` never keeps an
+   attribute the supplement marks identifying (its code applies: fail closed).
 
 A rule with a sequence path (``Seq/...``) applies only inside that path. Among rules of
 one kind, the later rule wins. Combined codes (``conform``) are resolved per SOP class
@@ -30,7 +32,7 @@ from anonymizer import standard
 from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import format_tag, keyword, known
 from anonymizer.pixels.rules import RuleIndex
-from anonymizer.profile.actions import ACTIONS, Action, Edit, FileContext, resolve_combined
+from anonymizer.profile.actions import ACTIONS, Action, Edit, FileContext, code_action, resolve_combined
 from anonymizer.profile.loader import Profile, Rule
 from anonymizer.profile.pseudonyms import Lookup
 from anonymizer.text.identifiers import Element
@@ -80,6 +82,26 @@ IN_CLEANED = {
     for vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC", "UR", "AE", "DA", "DT")
 }
 PRIVATE_TEXT = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
+# A code triplet is vocabulary, not an identifier: kept inside replaced or cleaned sequences
+CODE_VOCABULARY = frozenset(
+    {
+        0x00080100,  # CodeValue
+        0x00080102,  # CodingSchemeDesignator
+        0x00080103,  # CodingSchemeVersion
+        0x00080105,  # MappingResource
+        0x00080106,  # ContextGroupVersion
+        0x0008010B,  # ContextGroupExtensionFlag
+        0x0008010F,  # ContextIdentifier
+        0x00080117,  # ContextUID
+        0x00080119,  # LongCodeValue
+        0x00080120,  # URNCodeValue
+        0x00080122,  # MappingResourceName
+    }
+)
+CODE_MEANING = 0x00080104
+KEEP_VOCABULARY = default("keep", "code triplet inside a replaced or cleaned sequence (vocabulary)")
+# its CodeMeaning is cleaned only when the scheme is private ("99..." or local "L"): see apply
+CLEAN_PRIVATE_MEANING = default("clean", "code meaning inside a replaced or cleaned sequence (private schemes cleaned)")
 
 
 class _PatientIdOf:
@@ -300,13 +322,29 @@ class Plan:
         found = self._vr.get(vr)
         if found is not None:
             return found
+        if mode and tag in CODE_VOCABULARY:
+            return KEEP_VOCABULARY
+        if mode and tag == CODE_MEANING:
+            return CLEAN_PRIVATE_MEANING
         if mode == "D" and vr in IN_REPLACED:
             return IN_REPLACED[vr]
         if mode == "C" and vr in IN_CLEANED:
             return IN_CLEANED[vr]
         if element == 0 or not known(tag):
             return REMOVE_GROUP_LENGTH if element == 0 else REMOVE_UNKNOWN
-        return KEEP_UNLISTED if self.profile.unlisted_tags == "keep" else REMOVE_UNLISTED
+        if self.profile.unlisted_tags == "remove":
+            return REMOVE_UNLISTED
+        row = standard.supplement_by_tag().get(tag)
+        return KEEP_UNLISTED if row is None else self._fail_closed(row, tag, iod, nested)
+
+    def _fail_closed(self, row: standard.Attribute, tag: int, iod: str | None, nested: bool) -> Bound:
+        """``unlisted_tags: keep`` never keeps an attribute the supplement marks identifying:
+        its code applies (the last declared option with a code for it, else the Basic code)."""
+        column = next((o for o in reversed(self.options) if row.options.get(o)), "basic")
+        code = row.options.get(column, row.basic)
+        name, params = code_action(code, column)
+        origin = f"unlisted_tags: keep, but {row.reason} ({row.source}): {column} {code} (fail closed)"
+        return self._conformed(Bound(ACTIONS[name](params), origin, params.get("code", "")), tag, iod, nested)
 
     def _resolve_private(self, group: int, element: int, creator: str | None, vr: str, stack: Path_) -> Bound:
         if creator is None:
@@ -335,7 +373,7 @@ class Plan:
         """
         iod = standard.iod_for_sop_class(sop_class_uid) if sop_class_uid else None
         seen: set[int] = set()
-        for attr in standard.attributes():
+        for attr in standard.rows():
             if attr.tag == "PRIVATE":
                 policy = f"private_tags: {self.profile.private_tags}"
                 yield ("(gggg,eeee) odd", "private attributes", policy, "profile policy")

@@ -19,6 +19,7 @@ from typing import Any
 
 from anonymizer import standard
 from anonymizer.engine.plan import Plan
+from anonymizer.engine.verdict import shortfalls
 from anonymizer.errors import FolderError, ManifestError
 from anonymizer.version import __version__
 
@@ -65,9 +66,11 @@ def manifest(
         if pixels:
             entry["pixels"] = json.loads(pixels)  # rule names and box coordinates only
         files.append(entry)
+    gaps = shortfalls(plan)
     options = [
         {"name": name, "cid7050": standard.CID_7050[name][0], "meaning": standard.CID_7050[name][1]}
         for name in ("basic", *[o for o in standard.CID_7050 if o in plan.options])
+        if not gaps  # codes only for a plan that meets the Basic Profile (as the marks)
     ]
     return {
         "tool": {"name": "anonymizer-dicom", "version": __version__},
@@ -81,6 +84,7 @@ def manifest(
             "rules": len(plan.profile.pixels.rules),
         },
         "custom_rules": custom_rules(plan),
+        "basic_profile": {"meets": not gaps, "short": [g.line() for g in gaps]},
         "files": files,
         "counts": {"files": len(files)},
         "dataset": dataset or {"actions": counts.get("actions", {}), "groups": counts.get("groups", {})},
@@ -91,9 +95,7 @@ def manifest(
 def custom_rules(plan: Plan) -> list[dict[str, str]]:
     """The rules a profile adds beyond the PS3.15 tables: selector, action, where set (no values)."""
     return [
-        {"selector": r.selector.text, "action": r.action, "origin": r.origin}
-        for r in plan.profile.rules
-        if not r.origin.startswith("PS3.15")
+        {"selector": r.selector.text, "action": r.action, "origin": r.origin} for r in plan.profile.rules if not r.table
     ]
 
 

@@ -54,6 +54,7 @@ def facts(manifest: dict[str, Any]) -> dict[str, Any]:
         ],
         "groups": dict(sorted(groups.items())),
         "custom_rules": manifest.get("custom_rules", []),
+        "basic_profile": manifest.get("basic_profile") or {"meets": None, "short": []},
         "pixels": manifest.get("pixels", {}),
         "verification": manifest.get("verification"),
     }
@@ -107,6 +108,21 @@ POLICY_WORDS = {
 }
 
 
+def _verdict_line(verdict: dict[str, Any]) -> str:
+    if verdict["meets"] is None:
+        return "not recorded (a manifest written before the verdict was)"
+    if verdict["meets"]:
+        return (
+            "meets the PS3.15 Basic Application Level Confidentiality Profile: every row of Table E.1-1 "
+            "(and of its supplement) is handled at least as strictly, or relaxed only by a declared option; "
+            "the outputs say PatientIdentityRemoved YES"
+        )
+    return (
+        f"does NOT meet the PS3.15 Basic Profile: {len(verdict['short'])} attributes are handled less strictly "
+        "(listed below); the outputs say PatientIdentityRemoved NO and carry no CID 7050 code"
+    )
+
+
 def _pixels_line(pixels: dict[str, Any]) -> str:
     if not pixels:
         return "Not recorded."
@@ -127,6 +143,10 @@ def _markdown(d: dict[str, Any]) -> str:
         f"- Verification: {_verification_line(d['verification'])}",
         "",
         "## Method (DICOM PS3.15, CID 7050)",
+        "",
+        f"The profile {_verdict_line(d['basic_profile'])}.",
+        "",
+        *[f"- {line}" for line in d["basic_profile"]["short"]],
         "",
         "| code | option | what it means |",
         "| --- | --- | --- |",
@@ -165,6 +185,14 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}td.n{text-align:right;f
 .ok{color:#116329;font-weight:600}.bad{color:#a40e26;font-weight:600}code{font-size:.85em}"""
 
 
+def _verdict_class(verdict: dict[str, Any]) -> str:
+    return "" if verdict["meets"] is None else "ok" if verdict["meets"] else "bad"
+
+
+def _list(lines: list[str]) -> str:
+    return f"<ul>{''.join(f'<li>{html.escape(line)}</li>' for line in lines)}</ul>" if lines else ""
+
+
 def _counts(counts: dict[str, int] | None) -> str:
     counts = counts or {}
     total = sum(counts.values())
@@ -184,7 +212,7 @@ def _table(head: list[str], rows: list[list[Any]], numeric: set[int] | None = No
 
 
 def _html(d: dict[str, Any]) -> str:
-    v = d["verification"]
+    v, verdict = d["verification"], d["basic_profile"]
     status = "bad" if v is not None and not v["clean"] else "ok" if v is not None else ""
     facts_rows = [
         ["Tool", f"{d['tool']['name']} {d['tool']['version']}"],
@@ -206,6 +234,8 @@ def _html(d: dict[str, Any]) -> str:
         f"<p class='{status}'>Verification: {html.escape(_verification_line(v))}</p>",
         _table([], facts_rows),
         "<h2>Method (DICOM PS3.15 Annex E, codes from CID 7050)</h2>",
+        f"<p class='{_verdict_class(verdict)}'>The profile {html.escape(_verdict_line(verdict))}.</p>",
+        _list(verdict["short"]),
         _table(
             ["Code", "Option", "What it means"], [[o["cid7050"], o["meaning"], o["plain_words"]] for o in d["options"]]
         ),

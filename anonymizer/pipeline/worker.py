@@ -25,7 +25,7 @@ from pathlib import Path
 from pydicom.dataset import FileDataset
 
 from anonymizer.dicom.encoder import encode
-from anonymizer.dicom.reader import is_dicom, load, read
+from anonymizer.dicom.reader import head_of, is_dicom, load, looks_raw, read
 from anonymizer.engine.apply import deidentify, identifiers_of
 from anonymizer.engine.hierarchy import folder_tokens
 from anonymizer.engine.plan import Plan
@@ -147,7 +147,7 @@ def prepare(
         return failure(ordinal, exc), None
     except OSError as exc:
         return FileResult(ordinal, "failed", "unreadable" if isinstance(exc, PermissionError) else "io"), None
-    if not is_dicom(path, data):
+    if not is_dicom(path, data) and not looks_raw(head_of(path, data)):
         return FileResult(ordinal, "skipped", "not-dicom"), None
     try:
         with warnings.catch_warnings():

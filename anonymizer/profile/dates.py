@@ -30,7 +30,12 @@ def _shift_da(value: str, days: int) -> str | None:
 
 
 def _shift_part(part: str, days: int, vr: str) -> str | None:
-    """One date or date-time moved by ``days`` at its own precision (None: not a date)."""
+    """One date or date-time moved by ``days`` at its own precision (None: not a date).
+
+    A DA in the ACR-NEMA form ``YYYY.MM.DD`` (older files) is shifted and written as DICOM's
+    ``YYYYMMDD``."""
+    if vr == "DA" and len(part) == 10 and part[4] == part[7] == "." and part.replace(".", "").isdigit():
+        part = part.replace(".", "")
     digits = len(part) - len(part.lstrip("0123456789"))
     if digits >= 8:
         new = _shift_da(part, days)

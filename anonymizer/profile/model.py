@@ -22,6 +22,7 @@ class Rule:
     params: Mapping[str, Any]
     origin: str
     base: Path | None = None  # folder for relative file parameters (lookup CSV)
+    table: bool = False  # a row of Table E.1-1 or its supplement (not a profile's own rule)
 
 
 @dataclass(frozen=True)

@@ -81,16 +81,16 @@ def vr_mismatch(selector: Selector, action: type[Action]) -> str:
 
 
 def table_rules(column: str) -> tuple[Rule, ...]:
-    """Rules for one column of Table E.1-1 (``basic`` or an option name)."""
+    """Rules for one column of Table E.1-1 and its supplement (``basic`` or an option name)."""
     rules = []
-    for attr in standard.attributes():
+    for attr in standard.rows():
         code = attr.basic if column == "basic" else attr.options.get(column)
         if not code or attr.tag == "PRIVATE":
             continue  # the Private Attributes row is the ``private_tags`` policy
         action, params = code_action(code, column)
         selector = parse_tag_selector(attr.tag if "X" in attr.tag else attr.keyword or attr.tag)
-        origin = f"PS3.15 E.1-1 {column} {attr.tag} {code}"
-        rules.append(Rule(selector, action, params, origin))
+        origin = f"{attr.source} {column} {attr.tag} {code}" + (f" ({attr.reason})" if attr.reason else "")
+        rules.append(Rule(selector, action, params, origin, table=True))
     return tuple(rules)
 
 

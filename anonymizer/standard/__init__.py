@@ -29,7 +29,7 @@ OPTIONS: tuple[str, ...] = tuple(_METHODS["options"])
 
 @dataclass(frozen=True)
 class Attribute:
-    """One row of PS3.15 Table E.1-1."""
+    """One row of PS3.15 Table E.1-1, or of its supplement (with a reason and a source)."""
 
     tag: str  # "(0010,0010)", "(50XX,XXXX)" or "PRIVATE"
     keyword: str
@@ -37,15 +37,36 @@ class Attribute:
     vr: str
     basic: str
     options: Mapping[str, str]
+    reason: str = ""
+    source: str = "PS3.15 E.1-1"
+
+
+def _rows(name: str) -> tuple[Attribute, ...]:
+    return tuple(Attribute(**{**r, "options": MappingProxyType(r["options"])}) for r in _load(name))
 
 
 @cache
 def attributes() -> tuple[Attribute, ...]:
     """Every row of Table E.1-1, sorted by tag."""
-    return tuple(
-        Attribute(r["tag"], r["keyword"], r["name"], r["vr"], r["basic"], MappingProxyType(r["options"]))
-        for r in _load("attributes.json")
-    )
+    return _rows("attributes.json")
+
+
+@cache
+def supplement() -> tuple[Attribute, ...]:
+    """Identifying attributes Table E.1-1 does not list (retired, newer, or marked identifying
+    by their VR or dictionary name), each with the reason and source of its code."""
+    return _rows("supplement.json")
+
+
+@cache
+def rows() -> tuple[Attribute, ...]:
+    """Table E.1-1 and its supplement: what ``table: basic`` and the options apply."""
+    return attributes() + supplement()
+
+
+@cache
+def supplement_by_tag() -> Mapping[int, Attribute]:
+    return MappingProxyType({int(a.tag[1:5] + a.tag[6:10], 16): a for a in supplement()})
 
 
 @cache
