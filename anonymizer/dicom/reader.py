@@ -17,6 +17,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
+from pydicom.uid import UID
 
 from anonymizer.dicom import vr as vrs
 from anonymizer.errors import InputError
@@ -173,7 +174,7 @@ def _part10_meta(ds: FileDataset) -> None:
         if implicit is None:
             raise InputError("not-dicom-dataset", "no preamble, and no encoding recognised")
         syntax = "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
-        ds.file_meta.TransferSyntaxUID = syntax
+        ds.file_meta.TransferSyntaxUID = UID(syntax)
 
 
 def read(path: Path, data: bytes | None = None) -> FileDataset:
