@@ -45,6 +45,24 @@ def process(*args: object, permissions: bool = False, **kwargs: object) -> subpr
     return subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
+RSS_PROBE = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
+
+
+def process_rss(*args: object) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``anonymizer ARGS`` as its own process, and the peak RSS (KiB) of it and its workers alone.
+
+    Measured by a wrapper process: the test process's own RUSAGE_CHILDREN would include
+    every child any earlier test started.
+    """
+    command = [sys.executable, "-c", RSS_PROBE, sys.executable, "-m", "anonymizer", *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    return subprocess.CompletedProcess(command, done.returncode, done.stdout, "\n".join(lines[:-1])), int(lines[-1])
+
+
 def assert_consistent(out: Path, key: Path, vault: Path) -> None:
     """OUT, manifest and vault agree: every listed file exists with its SHA-256, nothing unlisted,
     and every PatientID in OUT is revealable from the vault."""
