@@ -24,7 +24,7 @@ from anonymizer.text.patterns import (
     is_initial,
     mostly_upper,
 )
-from anonymizer.text.vocabulary import COMPANY, CUES, GRADES, PARTICLES, STOP, TITLES, WEAK_TITLES, fold
+from anonymizer.text.vocabulary import COMPANY, CONNECTORS, CUES, GRADES, PARTICLES, STOP, TITLES, WEAK_TITLES, fold
 
 
 class NameFinder:
@@ -90,10 +90,13 @@ class NameFinder:
                         continue
             # 2. role words: "patient Kowalski", "signed by Maria Rossi", "Mutter: Anna"
             if bare in CUES and nxt is not None and adjacent(text, tok, nxt, colon=True):
-                end = self._name_run(text, tokens, i + 1, upper, strong=False, cue=True)
-                if end > i + 1:
-                    end = self._comma_given(text, tokens, end)
-                    add(tokens[i + 1].start, tokens[end - 1].end, "name", 5)
+                at = i + 1
+                if nxt.key in CONNECTORS and at + 1 < n and adjacent(text, nxt, tokens[at + 1], colon=True):
+                    at += 1  # "discussed with Maria Rossi", "signed by: ..."
+                end = self._name_run(text, tokens, at, upper, strong=False, cue=True)
+                if end > at:
+                    end = self._comma_given(text, tokens, end, cue=True)
+                    add(tokens[at].start, tokens[end - 1].end, "name", 5)
                     i = end
                     continue
             # 3. "Family, Given" / "FAMILY, GIVEN M."
@@ -149,10 +152,11 @@ class NameFinder:
         precedes, so one known name word suffices.
         """
         j = i
-        known = 0
+        known = words = 0
         n = len(tokens)
-        while j < n and j - i < 4:
+        while j < n and words < 4:  # up to four name words; particles and initials do not count
             tok = tokens[j]
+            before = next((t.key for t in reversed(tokens[i:j]) if t.key not in PARTICLES and len(t.text) > 1), "")
             if j > i and not adjacent(text, tokens[j - 1], tok):
                 break
             if tok.key in PARTICLES and (j > i or strong or cue):
@@ -174,14 +178,16 @@ class NameFinder:
             if not is_cap(tok.text):
                 break
             key = tok.key
-            if key in STOP or (key in TITLES and j > i) or (strict and key in self.lex.clinical):
+            if key in STOP or (key in TITLES and (j > i or not strong)) or (strict and key in self.lex.clinical):
                 break
-            if text.startswith(":", tok.end) or (key in CUES and not strong):
+            surname_cue = key in self.lex.last and self._is_first(before, strict=True)  # "Robin Read"
+            if text.startswith(":", tok.end) or (key in CUES and not strong and not surname_cue):
                 break  # a label ("Anschrift:", "Zuweisung:") or a role word
             if (
                 not strong
                 and key not in self.lex.first
                 and key not in self.lex.last
+                and not self._is_first(before, strict=True)
                 and re.match(r"\s*[#:]?\s*\d", text[tok.end : tok.end + 4])
             ):
                 break  # a label before a number ("Fallnummer 1234")
@@ -190,7 +196,7 @@ class NameFinder:
                 and tok.text.isupper()
                 and len(tok.text) <= 4
                 and key not in self.lex.first
-                and not (j > i and self._is_first(tokens[j - 1].key, strict=True))
+                and not (j > i and self._is_first(before, strict=True))
             ):
                 break  # an acronym in mixed-case text (MRN, IAC, NPA, CAP), unless after a first name
             if strong:
@@ -201,19 +207,25 @@ class NameFinder:
                 known += 1
             elif self._namey(key, upper, surname=True):
                 known += 1
-            elif self._surname_slot(key) and (
-                (
-                    j > i
-                    and self._is_first(
-                        next((t.key for t in reversed(tokens[i:j]) if t.key not in PARTICLES), ""), strict=True
-                    )
-                )
+            elif self._surname_slot(key, tok.text.isupper()) and (
+                (j > i and self._is_first(before, strict=True))
                 or (j + 1 < n and adjacent(text, tok, tokens[j + 1]) and self._is_first(tokens[j + 1].key, strict=True))
             ):
                 known += 1  # the word beside a first name is the family name, even if it is also a word
+            elif (
+                cue
+                and j == i
+                and key not in self.lex.imaging
+                and j + 1 < n
+                and adjacent(text, tok, tokens[j + 1])
+                and is_cap(tokens[j + 1].text)
+                and self._namey(tokens[j + 1].key, upper, surname=True)
+            ):
+                known += 1  # after a role word, a capitalised word before a name word ("by: Job Wouters")
             else:
                 break
             j += 1
+            words += 1
         # drop trailing particles and initials that did not lead anywhere
         while j > i and tokens[j - 1].key in PARTICLES:
             j -= 1
@@ -221,7 +233,7 @@ class NameFinder:
             return i
         if not strong and not cue and known < 1:
             return i
-        if cue and not strong:
+        if cue and not strong and known < 2:
             first_key = next((t.key for t in tokens[i:j] if t.key not in PARTICLES), tokens[i].key)
             if not (first_key in self.lex.first or first_key in self.lex.last or first_key not in self.lex.common):
                 return i
@@ -235,21 +247,24 @@ class NameFinder:
             strict and (key in self.lex.clinical or (len(key) <= 3 and key not in self.lex.census_first))
         )
 
-    def _surname_slot(self, key: str) -> bool:
-        """Whether a capitalised word next to a first name can be the family name."""
+    def _surname_slot(self, key: str, caps: bool = True) -> bool:
+        """Whether a capitalised word next to a first name can be the family name (``caps``: written
+        in capitals, where clinical words are the rule: ``CHEST PA``)."""
         key = re.sub(r"['’]s$", "", key)
         return (
             len(key) > 1
             and key not in STOP
             and key not in self.lex.imaging
-            and (key not in self.lex.clinical or key in self.lex.last)
+            and (key not in (self.lex.clinical if caps else self.lex.radiology) or key in self.lex.last)
         )
 
-    def _comma_given(self, text: str, tokens: list[Token], end: int) -> int:
-        """Extend a name ending at ``tokens[end - 1]`` over ``, Given`` (``Doe, Jane``)."""
+    def _comma_given(self, text: str, tokens: list[Token], end: int, cue: bool = False) -> int:
+        """Extend a name ending at ``tokens[end - 1]`` over ``, Given`` (``Doe, Jane``); after a
+        role word (``cue``) any capitalised word that is neither common nor clinical will do."""
         if end < len(tokens) and text[tokens[end - 1].end : tokens[end].start].strip() == ",":
             tok = tokens[end]
-            if is_cap(tok.text) and tok.key in self.lex.first:
+            given = tok.key in self.lex.first or (cue and self._namey(tok.key, False, surname=True))
+            if is_cap(tok.text) and given:
                 j = end + 1
                 while (
                     j < len(tokens)

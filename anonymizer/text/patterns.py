@@ -93,10 +93,11 @@ UK_POSTCODE_RE = re.compile(r"(?<![\w])(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[A-Z]{2}(
 CA_POSTCODE_RE = re.compile(r"(?<![\w])[ABCEGHJ-NPRSTVXY]\d[A-Z] ?\d[A-Z]\d(?![\w])")
 NL_POSTCODE_RE = re.compile(
     r"(?<![\w.,/:-])[1-9]\d{3} ?(?!SA|SD|SS)[A-Z]{2}"
-    r"(?=[\s,]+(?P<c>[A-ZÀ-Þ][a-zà-ÿ'’]+(?:[\s-][A-ZÀ-Þ][a-zà-ÿ'’]+){0,2}))"
+    r"(?=[\s,]+(?P<c>(?:['’]s[- ]|(?:de|den|het|['’]t)\s)?[A-ZÀ-Þ][a-zß-ÿ'’]+"
+    r"(?:(?:\s(?:en|aan|op|de|den|bij|in)\s|[\s-])[A-ZÀ-Þ][a-zß-ÿ'’]+){0,2}))"
 )
 ZIP_RE = re.compile(
-    r"(?<![\w])(?P<city>(?:[A-ZÀ-Þ][a-zà-ÿ'’.-]+\s){0,3}[A-ZÀ-Þ][a-zà-ÿ'’.-]+,?\s+)?(?P<st>[A-Z]{2,3}),?\s+"
+    r"(?<![\w])(?P<city>(?:[A-ZÀ-Þ][a-zß-ÿ'’.-]+\s){0,3}[A-ZÀ-Þ][a-zß-ÿ'’.-]+,?\s+)?(?P<st>[A-Z]{2,3}),?\s+"
     r"(?P<z>\d{5}(?:-\d{4})?|\d{4}|[A-Z]\d[A-Z] ?\d[A-Z]\d)(?![\w-])"
 )
 LABELLED_POSTCODE_RE = re.compile(
@@ -107,7 +108,15 @@ LABELLED_POSTCODE_RE = re.compile(
     re.IGNORECASE,
 )
 CITY_POSTCODE_RE = re.compile(
-    r"(?<![\w.,/-])(?P<z>(?:[A-Z]{1,2}-)?\d{4,5})\s+(?P<c>[A-ZÀ-Þ][a-zà-ÿ]+(?:[A-Z][a-zà-ÿ]+)?(?:['’][A-Za-zà-ÿ]+)?(?:[\s-](?:(?:am|an|auf|bei|im|in|ob|vor|vorm|der|den|dem|de|des|du|la|le|les|sur|sous|lès|lez|près|en|del|di|da|aan|op|sul|al|a)(?![\w])|[A-ZÀ-Þ][a-zà-ÿ]*(?:['’][A-Za-zà-ÿ]*)?)){0,4}(?:\s\([A-Z]{2}\))?)"
+    r"(?<![\w.,/-])(?P<z>(?:[A-Z]{1,2}-)?\d{4,5})\s+(?P<c>[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]+)?(?:[\s-](?:(?:am|an|auf|bei|im|in|ob|vor|vorm|der|den|dem|de|des|du|la|le|les|sur|sous|lès|lez|près|en|del|di|da|aan|op|sul|al|a)(?![\w])|[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]*)?)){0,4}(?:\s\([A-Z]{2}\))?)"
+)
+# Street types left out of the lists because they are common words ("Part", "Cross"): an address
+# only after a house number and a word that is a first name or a surname (checked in places.py).
+RISKY_STREET_RE = re.compile(
+    r"(?<![\w.,/-])(?P<unit>(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Ste\.?|Room|Shop|Level)\s+[\w-]{1,5},?\s+)?"
+    r"(?:\d{1,4}/)?\d{1,5}[A-Za-z]?\s+(?P<w>[A-ZÀ-Þ][a-zß-ÿ'’]+)\s+"
+    r"(?:Part|Flat|Cross|Corso|Block|Access|Little|Mount|Lodge|Point|View|Views)"
+    r"(?![\w])"
 )
 UNIT_FIRST = r"(?:(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Ste\.?|Room|Shop|Level)\s+[\w-]{1,5},?\s+)"
 STREET_NUM_FIRST_RE = re.compile(

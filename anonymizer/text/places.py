@@ -21,6 +21,7 @@ from anonymizer.text.patterns import (
     LABELLED_POSTCODE_RE,
     NL_POSTCODE_RE,
     PARTICLES_BEFORE_RE,
+    RISKY_STREET_RE,
     STREET_NAME_FIRST_RE,
     STREET_NO_NUMBER_RE,
     STREET_NUM_FIRST_RE,
@@ -49,6 +50,10 @@ class PlaceFinder:
 
     def addresses(self, text: str, add: Add, has_digit: bool, dates: list[tuple[int, int]]) -> None:
         if "address" in self.classes and not mostly_upper(text):
+            for m in RISKY_STREET_RE.finditer(text) if has_digit else ():
+                if fold(m.group("w")) in self.lex.first or fold(m.group("w")) in self.lex.last:
+                    unit = UNIT_RE.match(text, m.end())
+                    add(m.start(), unit.end() if unit else m.end(), "address", 4)
             for m in self.street_unit_first.finditer(text):
                 add(m.start(), m.end(), "address", 4)
             for m in STREET_NO_NUMBER_RE.finditer(text):

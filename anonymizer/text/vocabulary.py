@@ -82,7 +82,7 @@ CUES = frozenset(
         "von durch bei an par chez por con da door "
         "radiologist technologist tech techs operator physician surgeon nurse resident fellow attending "
         "referrer referring referred ordered requested signed dictated read reported reviewed approved "
-        "verified performed transcribed interpreted "
+        "verified performed transcribed interpreted discussed informed notified called contacted told "
         "radiologe radiologin arzt ärztin zuweiser befunder überweiser "
         "médecin medecin radiologue manipulateur "
         "médico medico radiólogo radiologo técnico tecnico "
@@ -90,6 +90,8 @@ CUES = frozenset(
         "name nom nombre nome naam"
     ).split()
 )
+# Words between a role word and the name ("discussed with", "signed by", "besprochen mit").
+CONNECTORS = frozenset("with to by mit an von avec à a par con per met door".split())
 # Lower-case words that are never part of a name (function words in six languages).
 STOP = frozenset(
     (
@@ -173,7 +175,7 @@ INSTITUTION_COMPOUND = ("klinik", "klinikum", "krankenhaus", "spital", "ziekenhu
 STREET_AFTER = (
     "street|st|avenue|ave|av|road|rd|lane|ln|drive|boulevard|blvd|court|ct|place|pl|terrace|way|"
     "crescent|close|square|sq|parkway|pkwy|highway|hwy|circle|cir|trail|row|mews|gardens|grove|hill|"
-    "park|walk|view|green|rise|gate|wharf|quay|yard|"
+    "park|walk|view|green|rise|gate|wharf|quay|yard|slope|round|"
     # Australia Post (AS 4590) and Canada Post types that the USPS list lacks
     "parade|esplanade|promenade|circuit|chase|grange|retreat|loop|outlook|brace|cove|nook|vale|glade|concourse|"
     "crest|boardwalk|firetrail|subway|ridgeway|mall|gardens|heights|line|side|range|wynd|common|end|approach|"
@@ -189,6 +191,7 @@ STREET_AFTER = (
 STREET_BEFORE = (
     "rue|avenue|av|boulevard|bd|bld|chemin|ch|place|pl|allée|allee|impasse|imp|quai|route|rte|cours|c\\.|"
     "square|passage|sentier|voie|faubourg|"
+    "pasadizo|bajada|subida|senda|carril|vereda|"
     "calle|c/|avenida|avda|av|plaza|pza|paseo|pº|camino|carretera|ctra|ronda|travesía|travesia|glorieta|"
     "rambla|via|viale|piazza|piazzale|corso|largo|vicolo|strada|contrada|lungomare|borgo|canale|rotonda|stretto|"
     "incrocio|piazzetta|traversa|alameda|acceso|callejón|callejon|cañada|canada|cuesta|pasaje|urbanización|"
