@@ -46,7 +46,7 @@ from anonymizer.engine.plan import Plan
 from anonymizer.evidence import manifest
 from anonymizer.inputs import discover
 from anonymizer.text import identifiers
-from anonymizer.text.cleaner import PATTERNS
+from anonymizer.text.cleaner import DEFAULT, detector
 from anonymizer.text.identifiers import values
 
 _RICH = re.compile(r"[\w.^@+-]{3,}")
@@ -316,7 +316,7 @@ def _rules(ds: Dataset, safe: object) -> Iterator[tuple[str, str]]:
         elif elem.keyword in INSTANCE_UIDS and standard.CID_7050["retain-uids"][0] not in codes:
             if any(not v.startswith("2.25.") for v in values(elem)):
                 yield tag_path, "original-looking UID"
-        elif elem.VR in vrs.FREE_TEXT and any(PATTERNS.search(v) for v in values(elem)):
+        elif elem.VR in vrs.FREE_TEXT and any(detector(DEFAULT).find(v) for v in values(elem)):
             yield tag_path, "identifying pattern in text"
 
 

@@ -19,16 +19,18 @@ CLASSES: tuple[str, ...] = ("name", "phone", "email", "url", "address", "postcod
 """Every class of PHI a :class:`~anonymizer.text.phi.Detector` can report."""
 
 
-def find_known(text: str, value: str, cls: str, add: Add, lex: Lexicon) -> None:
-    """Report every occurrence in ``text`` of one identifier the header gave (``cls``: its kind)."""
+def find_known(text: str, folded: str, value: str, cls: str, add: Add, lex: Lexicon) -> None:
+    """Report every occurrence in ``text`` (``folded``: :func:`fold_index` of it) of one
+    identifier the header gave (``cls``: its kind)."""
     value = value.strip()
     if not value:
         return
     cls = {"person-name": "name", "pn": "name", "institution-name": "institution"}.get(cls, cls)
     if cls not in CLASSES:
         cls = "id"
-    folded = fold_index(text)
     if cls == "date":
+        if not any(c.isdigit() for c in text):
+            return  # every rendering holds the year
         for rendering in date_renderings(value):
             find_phrase(folded, fold(rendering), lambda s, e: add(s, e, "date", 10))
         return

@@ -81,6 +81,7 @@ ID_KEY_RE = re.compile(
     rf"(?<![\w])(?:{ID_KEYS})\s*[:#.=]?\s*(?:-\s*)?(?P<v>[A-Za-z]{{0,6}}[-/]?\d[\w/-]*\d|\d)(?![\w])",
     re.IGNORECASE,
 )
+GLUED_KEY_RE = re.compile(r"(?i:mrn|pid|acc|pat|pt|id|nr|no|fall|case|ssn|nhs|ipp|nip|bsn)[-#:]?\d")
 LONG_ID_RE = re.compile(r"(?<![\w.,/-])[A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?![\w-])")
 PHONE_CAND_RE = re.compile(r"(?:\+|\b00|\(|\b)\d[\d\s()./-]{3,22}\d(?:\s?(?:ext|x|dw|durchwahl)\.?\s?\d{1,5})?(?![\w])")
 PHONE_KEY_RE = re.compile(

@@ -36,7 +36,7 @@ from types import MappingProxyType
 
 import phonenumbers
 
-from anonymizer.text.known import CLASSES, date_renderings, find_known
+from anonymizer.text.known import CLASSES, date_renderings, find_known, fold_index
 from anonymizer.text.lexicon import lexicon
 from anonymizer.text.names import NameFinder
 from anonymizer.text.patterns import (
@@ -44,6 +44,7 @@ from anonymizer.text.patterns import (
     DATE_RE,
     DIGITS_RE,
     EMAIL_RE,
+    GLUED_KEY_RE,
     ID_KEY_RE,
     LONG_ID_RE,
     PHONE_CAND_RE,
@@ -55,6 +56,9 @@ from anonymizer.text.patterns import (
     is_measure,
 )
 from anonymizer.text.places import PlaceFinder
+
+CACHE_SIZE = 65536
+"""Distinct text values whose spans a detector remembers (then it starts over)."""
 
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CH", "AT", "BE", "CA", "AU")
 """Regions whose national phone formats are recognised by default (ISO 3166 alpha-2)."""
@@ -89,8 +93,10 @@ class Detector:
 
     Notes
     -----
-    Building a detector loads its lexicons (about half a second); build one per process and
-    reuse it. :meth:`find` keeps no state between calls.
+    Building the first detector of a process loads the lexicons (about half a second); later
+    ones share them. A detector remembers what its rules found per distinct text value (up
+    to :data:`CACHE_SIZE` values, in memory only): a run meets the same descriptions in many
+    files. The header's identifiers (``known``) are matched on every call.
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class Detector:
 
         self._lex = lex = lexicon()
         self._names = NameFinder(lex)
+        self._cache: dict[str, tuple[tuple[int, int, str, int], ...]] = {}
         self._places = PlaceFinder(lex, self.classes)
 
     # -- public API ----------------------------------------------------------------------
@@ -140,7 +147,27 @@ class Detector:
         """
         if not text:
             return []
-        raw: list[tuple[int, int, str, int]] = []  # start, end, cls, priority
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._allowed(text, self._generic(text))
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[text] = cached
+        if not known:
+            return self._resolve(list(cached))
+        raw = list(cached)
+
+        def add(start: int, end: int, cls: str, priority: int) -> None:
+            raw.append((start, end, cls, priority))
+
+        folded = fold_index(text)
+        for value, cls in known:
+            find_known(text, folded, value, cls, add, self._lex)
+        return self._resolve(raw)
+
+    def _generic(self, text: str) -> list[tuple[int, int, str, int]]:
+        """What the rules find in ``text`` without the header: ``(start, end, class, priority)``."""
+        raw: list[tuple[int, int, str, int]] = []
 
         def add(start: int, end: int, cls: str, priority: int) -> None:
             raw.append((start, end, cls, priority))
@@ -163,9 +190,7 @@ class Detector:
             self._places.institutions(text, add)
         if "name" in classes:
             self._names.find(text, add)
-        for value, cls in known:
-            find_known(text, value, cls, add, self._lex)
-        return self._resolve(text, raw)
+        return raw
 
     def clean(self, text: str, replacement: str = "***", known: Iterable[tuple[str, str]] = ()) -> str:
         """``text`` with every span :meth:`find` reports replaced.
@@ -229,7 +254,8 @@ class Detector:
                 run = max(len(r) for r in re.findall(r"\d+", token))
                 if re.fullmatch(r"\d+[.,]\d+", token) or is_measure(text, m):
                     continue  # a decimal number or a measurement
-                if run >= 5 or (run >= 4 and digits >= 6):
+                glued = run >= 4 and GLUED_KEY_RE.match(token) is not None  # "MRN4711X", "PID12345"
+                if run >= 5 or (run >= 4 and digits >= 6) or glued:
                     add(m.start(), m.end(), "id", 4)
 
     def _phones(self, text: str, add: Add, taken: list[tuple[int, int]]) -> None:
@@ -270,15 +296,17 @@ class Detector:
 
     # -- addresses and postcodes ---------------------------------------------------------
 
-    def _resolve(self, text: str, raw: list[tuple[int, int, str, int]]) -> list[Span]:
-        if not raw:
-            return []
-        if self._allow is not None:
+    def _allowed(self, text: str, raw: list[tuple[int, int, str, int]]) -> tuple[tuple[int, int, str, int], ...]:
+        """``raw`` less the allow-list's matches (the header's identifiers are never allowed)."""
+        if self._allow is not None and raw:
             allowed = [(m.start(), m.end()) for m in self._allow.finditer(text) if m.end() > m.start()]
             if allowed:
                 raw = [piece for r in raw for piece in subtract(r, allowed)]
-            if not raw:
-                return []
+        return tuple(raw)
+
+    def _resolve(self, raw: list[tuple[int, int, str, int]]) -> list[Span]:
+        if not raw:
+            return []
         raw.sort(key=lambda r: (r[0], -r[1]))
         out: list[Span] = []
         cur_s, cur_e, best = raw[0][0], raw[0][1], raw[0]
