@@ -168,22 +168,23 @@ def identifying(change: Change) -> bool:
     return change.bound.name != "shift_date" or change.vr in ("DA", "DT")
 
 
-def _learned(walker: _Walker, elements: _Elements) -> list[str]:
-    """The strings a cleaner removes, from every identifying attribute whatever its VR and depth.
+def _learned(walker: _Walker, elements: _Elements) -> list[identifiers.Identifier]:
+    """The identifiers a cleaner removes, from every attribute the plan treats as identifying
+    (by tag: whatever VR it was stored with, at any depth, inside sequences it drops).
 
     Only elements whose bytes can name a person or a place are read (UIDs, codes, dates,
     numbers and binary values are not decoded: decoding would also cost the encoder its
-    raw copy).
+    raw copy; the detector removes every date rendering whoever's date it is).
     """
-    found: list[str] = []
+    found: list[identifiers.Identifier] = []
     for task in walker.tasks:
         if task.vr not in CLEANER_SOURCES or not identifying(task):
             continue  # a dropped sequence's content is learned below
         if (dictionary_vr(task.tag) or task.vr) in vrs.BINARY:
             continue  # bytes nobody declared as text (a private OB, padding): not read
-        found += identifiers.texts_of(elements.get(task.container, task.tag, task.vr), task.vr)
+        found += identifiers.of_element(elements.get(task.container, task.tag, task.vr), task.vr)
     for items in walker.dropped:
-        found += identifiers.texts(identifiers.in_items(items, CLEANER_SOURCES))
+        found += identifiers.in_items(items, CLEANER_SOURCES)
     return found
 
 
@@ -258,7 +259,7 @@ def _deidentify(ds: FileDataset, plan: Plan, keys: Subkeys) -> Outcome:
     needs_cleaner = any(t.bound.name in ("clean", "shift_date") and t.vr not in _TEXT_DATE for t in walker.tasks)
     elements = _Elements()
     learned = _learned(walker, elements) if needs_cleaner else []
-    ctx = FileContext(keys, patient, offset, lambda: TextCleaner(learned))
+    ctx = FileContext(keys, patient, offset, lambda: TextCleaner((i.text, i.kind) for i in learned))
     for task in walker.tasks:
         if task.vr == "SQ":
             if task.bound.name == "empty":

@@ -285,9 +285,14 @@ class Job:
             raise RuntimeError("a Job runs inside its with-block")
         started = _now()
         self.summary = summary = RunSummary()
-        runner.run(
-            self.in_dir, self.config(), self.vault, self.state, on_result, self.options, self._binding_id, summary
-        )
+        failed: set[int] = set()  # inputs with no output: verification leaves them out
+
+        def record(result: FileResult) -> None:
+            if result.status == "failed" or result.reason == "failed-before":
+                failed.add(result.ordinal)
+            on_result(result)
+
+        runner.run(self.in_dir, self.config(), self.vault, self.state, record, self.options, self._binding_id, summary)
         result = JobResult(self.run_id, summary)
         if self.options.dry_run:
             return result
@@ -297,7 +302,7 @@ class Job:
         content["vault"] = self.binding.get("vault", "")
         result.manifest = self._publish(content)
         if self.options.verify:  # against the manifest just written: OUT must hold exactly what it lists
-            result.verification = verify(self.out_dir, self.in_dir, self.plan)
+            result.verification = verify(self.out_dir, self.in_dir, self.plan, failed=failed)
             content["verification"] = result.verification.as_dict(findings=False)
             self._publish(content)
         return result

@@ -20,6 +20,7 @@ from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import format_tag
 from anonymizer.errors import ActionError
 from anonymizer.keys.secret import Subkeys
+from anonymizer.text import cleaner as text_cleaner
 from anonymizer.text.cleaner import TextCleaner
 from anonymizer.text.identifiers import Element, values
 
@@ -229,18 +230,37 @@ class RemapUid(Action):
 
 @register
 class Clean(Action):
-    """Keep free text but replace identifying tokens. PS3.15 C.
+    """Keep free text but replace what identifies. PS3.15 C.
 
-    Text VRs: every token that matches an identifying value of the same object (names
-    and their parts in any order or case, IDs, institutions, addresses, dates) and every
-    identifying-looking pattern (dates, phone numbers, e-mail addresses, long digit
-    runs) becomes ``***``. PN is emptied; AE is hashed; DA/DT are shifted; UI remapped;
-    binary values removed; numbers kept. Deterministic; irreversible.
+    Text VRs: the free-text PHI detector (:mod:`anonymizer.text.phi`) replaces person
+    names, phone and fax numbers, e-mail addresses, URLs, street addresses, postcodes,
+    institutions, identifiers, dates and ages over 89, and every identifying value of the
+    same object (names and their parts in any order or case, IDs with or without
+    separators, institutions, addresses, dates in many renderings). PN is emptied; AE is
+    hashed; DA/DT are shifted; UI remapped; binary values removed; numbers kept.
+    Deterministic; irreversible.
 
-    ``{tag: StudyDescription, action: clean}``
+    Parameters (all optional): ``detect``, a list of classes (default: all of ``name
+    phone email url address postcode institution id date age``; the object's own
+    identifiers are always replaced); ``replacement``, ``"***"`` (default) or
+    ``by-class`` (``[NAME]``, ``[PHONE]``, ...); ``allow``, words or phrases (whole
+    words, any case) and ``re:PATTERN`` expressions the detector leaves alone
+    (site-specific protocol names).
+
+    ``{tag: StudyDescription, action: clean, with: {replacement: by-class, allow: ["Klinik-Protokoll 7"]}}``
     """
 
     name, code, identifying = "clean", "C", False
+    params = frozenset({"detect", "replacement", "allow"})
+
+    def __init__(self, params: Mapping[str, Any], base: Path | None = None):
+        super().__init__(params, base)
+        self.settings = text_cleaner.settings(params)
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any], base: Path | None) -> None:
+        super().validate(params, base)
+        text_cleaner.settings(params)
 
     def __call__(self, elem: Element, ctx: FileContext) -> Edit:
         vr = elem.VR
@@ -259,7 +279,7 @@ class Clean(Action):
         cleaner = ctx.cleaner
         out = []
         for value in values(elem):
-            cleaned = cleaner.clean(value)
+            cleaned = cleaner.clean(value, self.settings)
             out.append(fit(elem, self.name, cleaned, value))
             ctx.fitted += out[-1] != cleaned  # an input already longer than its VR allows
         return set_values(elem, out)
