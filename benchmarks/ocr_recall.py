@@ -40,8 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anonymizer.pixels import detect, loop, redact  # noqa: E402
-from benchmarks import synth  # noqa: E402
+from anonymizer.pixels import detect, loop, redact
+from benchmarks import synth
 
 
 def examine(detector: loop.TextDetector, index: int, with_text: bool) -> dict[str, Any]:
@@ -94,7 +94,13 @@ def examine(detector: loop.TextDetector, index: int, with_text: bool) -> dict[st
 
 
 def run(
-    mode: str, n_text: int, n_free: int, settings: loop.Settings, shard: tuple[int, int], jsonl: str | None, verbose: bool
+    mode: str,
+    n_text: int,
+    n_free: int,
+    settings: loop.Settings,
+    shard: tuple[int, int],
+    jsonl: str | None,
+    verbose: bool,
 ) -> list[dict[str, Any]]:
     detector = loop.TextDetector(mode, settings, detect.Models(int(os.environ.get("DETECT_THREADS", "2"))))
     todo = [(True, i) for i in range(n_text)] + [(False, i) for i in range(n_free)]
@@ -160,7 +166,10 @@ def summarise(mode: str, records: list[dict[str, Any]], own_run: bool = True) ->
         f"  text images delivered:         {delivered}/{len(text)} = {out['delivered']:.1%}"
         f"  (quarantined {len(text) - delivered}: {dict(why)})"
     )
-    print(f"  over-redaction (non-text px):  median {out['over_median']:.2%}, mean {out['over_mean']:.2%}, p90 {out['over_p90']:.2%}")
+    print(
+        f"  over-redaction (non-text px):  median {out['over_median']:.2%}, mean {out['over_mean']:.2%}, "
+        f"p90 {out['over_p90']:.2%}"
+    )
     print(
         f"  text-free untouched:           {untouched}/{len(free)} = {out['free_untouched']:.1%}"
         f"  (quarantined {out['free_quarantined']})"
@@ -212,7 +221,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.summarise:
         records = [json.loads(x) for path in args.summarise for x in Path(path).read_text().splitlines() if x]
-        outs = [summarise(m, [r for r in records if r["mode"] == m], False) for m in sorted({r["mode"] for r in records})]
+        outs = [
+            summarise(m, [r for r in records if r["mode"] == m], False) for m in sorted({r["mode"] for r in records})
+        ]
         return 1 if any(failed(o) for o in outs) else 0
     why = detect.unavailable()
     if why:

@@ -12,6 +12,7 @@ from anonymizer.cli.options import option_option, profile_option
 from anonymizer.engine.plan import Plan
 from anonymizer.evidence.report import render_report
 from anonymizer.evidence.verify import verify
+from anonymizer.pixels import detect
 from anonymizer.profile.loader import load_profile
 
 
@@ -34,6 +35,12 @@ from anonymizer.profile.loader import load_profile
     help="Also write the findings as JSON.",
 )
 @click.option("--show-values", is_flag=True, help="Print the identifying values found (they are identifying!).")
+@click.option(
+    "--pixels",
+    is_flag=True,
+    help="Also run the text detector on every output image (extra [ocr]); findings give box coordinates, "
+    "the recognised text only with --show-values.",
+)
 @guarded
 def verify_command(
     out_dir: Path,
@@ -42,6 +49,7 @@ def verify_command(
     options: tuple[str, ...],
     json_file: Path | None,
     show_values: bool,
+    pixels: bool,
 ) -> None:
     """Search OUT for residual identifiers; exit 1 when anything is found, 0 when clean.
 
@@ -50,13 +58,17 @@ def verify_command(
     it, rule-based checks run (person names, unsafe private elements, original-looking
     UIDs, missing de-identification marks, burned-in text, identifying patterns and
     paths). Findings name the output file, the tag path and the kind of identifier.
+    With --pixels, text the detector finds in the images is a finding too (its box).
 
     \b
     Example:
       anonymizer verify dicom-out/ --against dicom-in/ --profile research --json findings.json
+      anonymizer verify dicom-out/ --pixels
     """
+    if pixels and (why := detect.unavailable()) is not None:
+        raise click.UsageError(why)
     plan = Plan(load_profile(profile_name, options)) if in_dir is not None else None
-    outcome = verify(out_dir, in_dir, plan, show_values)
+    outcome = verify(out_dir, in_dir, plan, show_values, "all" if pixels else "")
     for f in outcome.findings:
         click.echo(f"{f.file}\t{f.path}\t{f.kind}" + (f"\t{f.value}" if show_values and f.value else ""))
     summary = f"{len(outcome.findings)} findings in {outcome.files} files ({outcome.mode}, {outcome.seconds:.2f} s)"

@@ -75,6 +75,11 @@ def mark(ds: Dataset, plan: Plan) -> None:
     ds._dict.update(plan.memo("marks", key, lambda: encoded(plan, *key)))
 
 
+def identity_not_removed(ds: Dataset) -> None:
+    """PatientIdentityRemoved ``NO``: the object ships pixels that may still name the patient."""
+    ds.PatientIdentityRemoved = "NO"
+
+
 def clean_file_meta(ds: FileDataset) -> None:
     """Keep the structural file meta elements; ours for the implementation; UIDs follow the dataset."""
     meta = ds.file_meta

@@ -358,6 +358,7 @@ def verify(
     inputs: str | os.PathLike[str] | None = None,
     plan: Plan | None = None,
     show_values: bool = False,
+    pixels: str = "",
 ) -> Verification:
     """Search OUT for residual identifiers: against the inputs (with their plan) or by rules.
 
@@ -371,6 +372,9 @@ def verify(
         The plan OUT was made with (needed with ``inputs``).
     show_values : bool
         Keep the identifying values in the findings (they are identifying!).
+    pixels : str
+        ``all``: run the text detector on every output image too; ``examined``: on those
+        the pixel step examined (:mod:`anonymizer.evidence.pixelcheck`); ``""``: not.
 
     Returns
     -------
@@ -378,6 +382,11 @@ def verify(
     """
     started, out = time.monotonic(), Path(out_dir)
     listed = _manifest_findings(out)
+    if pixels:
+        from anonymizer.evidence.pixelcheck import check_pixels
+
+        found, _ = check_pixels(out, show_values, examined_only=pixels == "examined")
+        listed += [Finding(*f) for f in found]
     if inputs is None:
         findings, files = check_rules(out)
         return Verification("rules", files, 0, time.monotonic() - started, listed + findings)

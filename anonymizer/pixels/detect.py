@@ -38,12 +38,14 @@ def model_dir() -> Path | None:
 
 
 def unavailable() -> str | None:
-    """Why text detection cannot run here (None when it can)."""
-    try:
-        import cv2  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "text detection needs the [ocr] extra: pip install 'anonymizer-dicom[ocr]'"
+    """Why text detection cannot run here (None when it can); looks for the packages without importing them."""
+    for package in ("cv2", "onnxruntime"):
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return "text detection needs the [ocr] extra: pip install 'anonymizer-dicom[ocr]'"
     folder = model_dir()
     if folder is None or not (folder / DET_MODEL).is_file() or not (folder / REC_MODEL).is_file():
         return "text detection needs the models of the rapidocr wheel: pip install 'anonymizer-dicom[ocr]'"

@@ -271,7 +271,9 @@ class TextDetector:
         for number in range(s.max_passes + 1):
             passes += 1
             if number == 0:
-                found = self._lines(seen, first_maps, whole, None if excluded is None else outside, s.thresh, s.box_thresh)
+                found = self._lines(
+                    seen, first_maps, whole, None if excluded is None else outside, s.thresh, s.box_thresh
+                )
                 found_nothing = not found
             else:
                 current = {k: views.mask_to_surroundings(v, redacted, number) for k, v in base.items()}
@@ -289,7 +291,11 @@ class TextDetector:
                 if last_lines:
                     strips = self._strips(last_lines, redacted | ~outside, along=False)
                     reads = self._read_strips(strips, seen)
-                    lines = {box: conf for box, text, conf in reads if detect.readable(text, conf, s.strip_chars, s.strip_confidence)}
+                    lines = {
+                        box: conf
+                        for box, text, conf in reads
+                        if detect.readable(text, conf, s.strip_chars, s.strip_confidence)
+                    }
                     found += [Candidate(box, conf, "strip") for box, conf in lines.items()]
             history.append(len(found))
             last_lines = detect.merge([c.box for c in found])
@@ -305,8 +311,44 @@ class TextDetector:
         detail: dict[str, Any] = {"candidates": history, "ignored": ignored, "lines": [b[2:] for b in found_lines]}
         result = LoopResult(boxes, residual, passes, found_nothing, detail=detail)
         if not residual:
-            result.doubts = self.doubts(base, redacted, outside, detect.merge(found_lines), first_views, first_maps, detail)
+            result.doubts = self.doubts(
+                base, redacted, outside, detect.merge(found_lines), first_views, first_maps, detail
+            )
         return result
+
+    def inspect(
+        self, frames: np.ndarray, photometric: str, redacted: np.ndarray | None = None
+    ) -> list[tuple[Box, str, float]]:
+        """Text lines the recogniser reads outside ``redacted`` (masked to its surroundings first).
+
+        For verifying outputs: each line's box, the recogniser's reading and its confidence.
+        """
+        import cv2
+
+        s = self.settings
+        base = views.planes(frames, photometric)
+        rows, columns = next(iter(base.values())).shape
+        allowed = None
+        if redacted is not None and redacted.any():
+            base = {k: views.mask_to_surroundings(v, redacted, 1) for k, v in base.items()}
+            allowed = ~np.asarray(cv2.dilate(redacted.astype(np.uint8), views.kernel(5))).astype(bool)
+        seen = self._views(base)
+        whole = (0, 0, columns, rows)
+        found = self._lines(seen, self._maps(seen, whole), whole, allowed, s.thresh, s.box_thresh)
+        images = {name: img for name, img, _ in seen}
+        crops: list[np.ndarray] = []
+        for c in found:
+            x, y, w, h = c.box
+            crop = images[c.view][max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2]
+            crops.append(np.ascontiguousarray(np.rot90(crop) if h > 1.5 * w else crop))
+        best: dict[Box, tuple[str, float]] = {}
+        for c, (text, confidence) in zip(found, self.models.read(crops), strict=True):
+            if not detect.readable(text, confidence):
+                continue
+            line = next((b for b in detect.merge([x.box for x in found]) if _inside(c.box, b)), c.box)
+            if line not in best or confidence > best[line][1]:
+                best[line] = (text, confidence)
+        return [(box, text, confidence) for box, (text, confidence) in sorted(best.items())]
 
     def doubts(
         self,
@@ -338,3 +380,12 @@ class TextDetector:
         if any(score >= s.lenient_score for _, _, score in lenient):
             doubts.append("faint-line")
         return doubts
+
+
+def _inside(inner: Box, outer: Box) -> bool:
+    return (
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and inner[0] + inner[2] <= outer[0] + outer[2]
+        and inner[1] + inner[3] <= outer[1] + outer[3]
+    )

@@ -92,12 +92,12 @@ def planes(data: np.ndarray, photometric: str) -> dict[str, Plane]:
     def lum(frame: np.ndarray) -> Plane:
         f = frame.astype(np.float32)
         if colour:
-            return (f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114).astype(np.float32)
-        return -f[..., 0] if negate else f[..., 0]
+            return np.asarray(f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114, dtype=np.float32)
+        return np.asarray(-f[..., 0] if negate else f[..., 0], dtype=np.float32)
 
     def chroma(frame: np.ndarray) -> Plane:
         f = frame.astype(np.float32)
-        return f.max(axis=2) - f.min(axis=2)
+        return np.asarray(f.max(axis=2) - f.min(axis=2), dtype=np.float32)
 
     frames = distinct_frames(data)
     if len(frames) == 1:
