@@ -93,6 +93,21 @@ def examine(detector: loop.TextDetector, index: int, with_text: bool) -> dict[st
     return record
 
 
+def rejudge(record: dict[str, Any], settings: loop.Settings) -> dict[str, Any]:
+    """A record's verdict under other certification settings (the loop's redaction is unchanged)."""
+    if record["detail"].get("continuations") is None:  # residual after the last pass: never certified
+        return record
+    doubts = loop.judge(record["detail"], settings)
+    why = ""
+    if doubts:
+        why = "certification doubt: " + ", ".join(doubts)
+    elif record["found_nothing"] and record["text"]:
+        why = "BurnedInAnnotation YES and no text found"
+    certified = not why
+    removed = all(x["removed"] for x in record["lines"])
+    return {**record, "doubts": doubts, "why": why, "certified": certified, "false_clean": certified and not removed}
+
+
 def run(
     mode: str,
     n_text: int,
@@ -217,10 +232,16 @@ def main() -> int:
     parser.add_argument("--shard", default="0/1", help="I/N: every N-th image from the I-th (parallel runs)")
     parser.add_argument("--jsonl", default=None, help="append each image's record to this file")
     parser.add_argument("--summarise", nargs="+", default=None, metavar="JSONL", help="summarise records and exit")
+    parser.add_argument(
+        "--rejudge", action="store_true", help="with --summarise: apply the certification settings anew"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    settings = replace(loop.Settings(), **{k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in args.set)})
     if args.summarise:
         records = [json.loads(x) for path in args.summarise for x in Path(path).read_text().splitlines() if x]
+        if args.rejudge:
+            records = [rejudge(r, settings) for r in records]
         outs = [
             summarise(m, [r for r in records if r["mode"] == m], False) for m in sorted({r["mode"] for r in records})
         ]
@@ -229,7 +250,6 @@ def main() -> int:
     if why:
         print(why, file=sys.stderr)
         return 2
-    settings = replace(loop.Settings(), **{k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in args.set)})
     n_free = args.free if args.free is not None else max(10, args.size // 7)
     shard = (int(args.shard.split("/")[0]), int(args.shard.split("/")[1]))
     status = 0

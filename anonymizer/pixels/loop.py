@@ -90,7 +90,8 @@ class Settings:
     doubt_confidence: float = 0.6  # ... at this confidence is a doubt
     lenient_thresh: float = 0.2  # certification: pass 1's maps re-read at these thresholds ...
     lenient_box: float = 0.35
-    lenient_score: float = 1.0  # ... a line-shaped answer left outside scoring >= this is a doubt (1.0: off)
+    lenient_score: float = 1.0  # ... a line-shaped answer left outside scoring >= this ...
+    lenient_side: int = 6  # ... with a short side >= this (px) is a doubt
 
 
 class TextDetector:
@@ -360,26 +361,36 @@ class TextDetector:
         first_maps: list[np.ndarray],
         detail: dict[str, Any],
     ) -> list[str]:
-        """The certification pass: reasons to think text is left (empty: certify)."""
+        """The certification pass: what it sees is recorded in ``detail``; the reasons to doubt (empty: certify)."""
         s = self.settings
         rows, columns = redacted.shape
-        doubts: list[str] = []
         current = {k: views.mask_to_surroundings(v, redacted, 99) for k, v in base.items()}
         seen = self._views(current)
         reads = self._read_strips(self._strips(lines, redacted | ~outside, along=True), seen)
-        detail["continuations"] = [(sum(c.isalnum() for c in text), round(conf, 3)) for _, text, conf in reads]
-        if any(detect.readable(text, conf, s.doubt_chars, s.doubt_confidence) for _, text, conf in reads):
-            doubts.append("text-continues")
+        detail["continuations"] = [[sum(c.isalnum() for c in text), round(conf, 3)] for _, text, conf in reads]
         left = self._lines(first_views, first_maps, (0, 0, columns, rows), outside, s.lenient_thresh, s.lenient_box)
-        lenient = [
-            (c.box[2], c.box[3], round(c.score, 3))
+        detail["lenient"] = [
+            [c.box[2], c.box[3], round(c.score, 3)]
             for c in left
             if redacted[c.box[1] : c.box[1] + c.box[3], c.box[0] : c.box[0] + c.box[2]].mean() < 0.5
         ]
-        detail["lenient"] = lenient
-        if any(score >= s.lenient_score for _, _, score in lenient):
-            doubts.append("faint-line")
-        return doubts
+        return judge(detail, s)
+
+
+def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
+    """The certification pass's doubts from what it recorded (a pure function: benchmarks re-judge records).
+
+    ``text-continues``: a strip continuing a found line reads as characters (a line found
+    in part). ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a
+    line-shaped answer outside the redaction (text the detector barely sees).
+    """
+    s = settings
+    doubts = []
+    if any(chars >= s.doubt_chars and conf >= s.doubt_confidence for chars, conf in detail.get("continuations", [])):
+        doubts.append("text-continues")
+    if any(min(w, h) >= s.lenient_side and score >= s.lenient_score for w, h, score in detail.get("lenient", [])):
+        doubts.append("faint-line")
+    return doubts
 
 
 def _inside(inner: Box, outer: Box) -> bool:
