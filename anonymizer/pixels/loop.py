@@ -81,7 +81,8 @@ class Settings:
     box_thresh: float = 0.5  # DB box score
     max_line: int = 64  # px: a line's short side at most this ...
     max_line_share: float = 0.45  # ... and this share of the image's short side
-    pad: float = 0.2  # x the line's short side (at least 2 px)
+    pad: float = 0.2  # x the line's short side (at least 2 px) ...
+    pad_along: float = 1.0  # ... and along the line's axis (the detector may stop a line a character short)
     margin: int = 48  # px around redacted areas re-examined by later passes
     max_passes: int = 3
     strip_chars: int = 3  # a neighbour strip is a line when read with >= 3 characters ...
@@ -90,8 +91,10 @@ class Settings:
     doubt_confidence: float = 0.6  # ... at this confidence is a doubt
     lenient_thresh: float = 0.2  # certification: pass 1's maps re-read at these thresholds ...
     lenient_box: float = 0.35
-    lenient_score: float = 1.0  # ... a line-shaped answer left outside scoring >= this ...
+    lenient_score: float = 0.36  # ... a line-shaped answer left outside scoring >= this ...
     lenient_side: int = 6  # ... with a short side >= this (px) is a doubt
+    fragment_aspect: float = 3.0  # certification: a found line shorter than this x its thickness ...
+    fragment_side: int = 24  # ... and at most this thick (px: small text) is a doubt
 
 
 class TextDetector:
@@ -228,7 +231,9 @@ class TextDetector:
         for c in found:
             x, y, w, h = c.box
             p = max(2, round(self.settings.pad * min(w, h)))
-            x0, y0, x1, y1 = max(0, x - p), max(0, y - p), min(columns, x + w + p), min(rows, y + h + p)
+            along = max(p, round(self.settings.pad_along * min(w, h)))  # the detector may stop a line short
+            px, py = (p, along) if h > 1.5 * w else (along, p)
+            x0, y0, x1, y1 = max(0, x - px), max(0, y - py), min(columns, x + w + px), min(rows, y + h + py)
             if self.mode == "band":
                 if (y1 - y0) > 1.5 * (x1 - x0):
                     y0, y1 = 0, rows
@@ -383,6 +388,8 @@ def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
     ``text-continues``: a strip continuing a found line reads as characters (a line found
     in part). ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a
     line-shaped answer outside the redaction (text the detector barely sees).
+    ``fragment``: a line found is short for its thickness and thin (small text the
+    detector found only a piece of: over speckle it stops lines short).
     """
     s = settings
     doubts = []
@@ -390,6 +397,10 @@ def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
         doubts.append("text-continues")
     if any(min(w, h) >= s.lenient_side and score >= s.lenient_score for w, h, score in detail.get("lenient", [])):
         doubts.append("faint-line")
+    if any(
+        min(w, h) <= s.fragment_side and max(w, h) < s.fragment_aspect * min(w, h) for w, h in detail.get("lines", [])
+    ):
+        doubts.append("fragment")
     return doubts
 
 
