@@ -47,6 +47,7 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "token-collision": "a token would stand for two originals in one namespace",
         "sop-instance-conflict": "another input holds the same SOP Instance UID with another dataset",
         "burned-in": "may hold burned-in text that no pixel rule covers (policy quarantine)",
+        "burned-in-residual": "policy ocr: the redaction loop cannot certify that no burned-in text is left",
         "ocr-unavailable": "policy ocr, but OCR cannot run here",
         "pixel-decode": "the pixel data cannot be decoded (missing codec, corrupt stream, decoder panic)",
         "pixel-encode": "the redacted pixel data cannot be encoded",

@@ -9,7 +9,8 @@ from CT_small.dcm (about 40 KB; ``--matrix 512`` gives 512x512 16-bit pixels, ab
 it (interpreter start-up, imports and the final sync count), over the same corpus into
 a fresh OUT with a real SQLite vault and state: ``plain`` = pydicom read + write of every
 file; ``run:N`` = ``anonymizer run --workers N`` (the command line's own entry point,
-``anonymizer.cli.main``); ``dask:N`` = ``anonymizer run --dask local:N`` (cluster start
+``anonymizer.cli.main``); ``ocr:N`` = the same with ``--burned-in ocr`` (files the detector
+does not examine must not pay for it); ``dask:N`` = ``anonymizer run --dask local:N`` (cluster start
 included); ``verify`` = ``anonymizer verify --against`` of an OUT made first (untimed).
 Printed: median files/s and MB/s of ``--repeat`` runs, the ratio to ``plain``, and the
 peak RSS of the coordinator and of its largest child process.
@@ -83,6 +84,8 @@ def phase(name: str, in_dir: Path, work: Path) -> dict[str, float]:
             pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
     elif kind == "run":
         _cli(*_run_args(in_dir, work, "--workers", arg))
+    elif kind == "ocr":  # --burned-in ocr over files it does not examine: the detector must cost nothing
+        _cli(*_run_args(in_dir, work, "--workers", arg, "--burned-in", "ocr"))
     elif kind == "dask":
         _cli(*_run_args(in_dir, work, "--workers", "1", "--dask", f"local:{arg}"))
     elif kind == "setup":  # an OUT for verify (not timed)

@@ -20,7 +20,7 @@ from anonymizer.errors import ProfileError
 from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.keys.secret import Secret
 from anonymizer.pipeline.worker import prepare
-from anonymizer.pixels import ocr, redact
+from anonymizer.pixels import detect, redact
 from anonymizer.pixels.rules import PixelPolicy, builtin_set, parse_rule
 from anonymizer.profile.loader import load_profile
 from tests.burned import FACTORIES, mr_16bit, save, us_rgb_multiframe
@@ -260,8 +260,8 @@ def test_every_bundled_image_redacts_in_its_codec() -> None:
 
 
 def _ocr_ready() -> None:
-    """OCR tests run wherever tesseract is; CI sets ANONYMIZER_REQUIRE_OCR so they never skip there."""
-    why = ocr.unavailable()
+    """OCR tests run wherever the [ocr] extra is; CI sets ANONYMIZER_REQUIRE_OCR so they never skip there."""
+    why = detect.unavailable()
     if why and os.environ.get("ANONYMIZER_REQUIRE_OCR"):
         pytest.fail(why)
     if why:

@@ -33,7 +33,7 @@ from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
 from anonymizer.pipeline.state import failures
 from anonymizer.pipeline.worker import Limits, with_burned_in
-from anonymizer.pixels import ocr
+from anonymizer.pixels import detect
 from anonymizer.profile.loader import load_profile
 
 
@@ -164,7 +164,7 @@ def run_command(
       anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key --workers 4
     """
     plan = Plan(with_burned_in(load_profile(profile_name, options), burned_in))
-    if plan.profile.pixels.burned_in == "ocr" and (why := ocr.unavailable()) is not None:
+    if plan.profile.pixels.burned_in == "ocr" and (why := detect.unavailable()) is not None:
         raise click.UsageError(why)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
     limits = Limits(max_file_size, file_timeout)

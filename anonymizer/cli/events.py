@@ -29,6 +29,8 @@ from anonymizer.evidence.verify import Verification
 from anonymizer.pipeline.runner import RunSummary
 from anonymizer.pipeline.worker import FileResult
 
+BURNED_IN = ("burned-in", "burned-in-residual")  # reasons that hold back images for their pixels
+
 
 class Events:
     """Renders run events in the chosen format (``auto``, ``text`` or ``json``).
@@ -126,6 +128,13 @@ class Events:
         self.console.print(table)
         if summary.earlier_failures:
             self._text(f"{summary.earlier_failures} files failed in earlier runs; --retry-failed tries them again")
+        held = sum(n for reason, n in summary.failed.items() if reason in BURNED_IN)
+        if held:
+            self._text(
+                f"{held} files may hold burned-in text and got no output: 'anonymizer failures OUT' lists them, "
+                "--quarantine DIR keeps copies for review, --burned-in ocr redacts the text the detector finds "
+                "and ships what it can certify clean"
+            )
         if interrupted:
             self._text(f"interrupted ({signal.Signals(interrupted).name}); run the same command to resume")
 

@@ -50,8 +50,9 @@ burned_in_option = click.option(
     "--burned-in",
     type=click.Choice(["quarantine", "ocr", "keep"]),
     default=None,
-    help="Objects that may hold burned-in text and that no pixel rule covers: fail them (quarantine, "
-    "the default), redact the text OCR finds (ocr; extra [ocr] + tesseract), or ship them as they are (keep). "
+    help="Objects that may hold burned-in text: fail those no pixel rule covers (quarantine), run the text "
+    "detector's redaction loop on every one and ship only what it certifies clean (ocr; extra [ocr]; the rest "
+    "fails with burned-in-residual), or ship them as they are with PatientIdentityRemoved NO (keep). "
     "Overrides the profile's pixels.burned_in.",
 )
 

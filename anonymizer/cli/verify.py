@@ -15,6 +15,7 @@ from anonymizer.errors import AnonymizerError
 from anonymizer.evidence.report import render_report
 from anonymizer.evidence.verify import verify
 from anonymizer.pipeline.state import failures
+from anonymizer.pixels import detect
 from anonymizer.profile.loader import load_profile
 
 
@@ -37,6 +38,12 @@ from anonymizer.profile.loader import load_profile
     help="Also write the findings as JSON.",
 )
 @click.option("--show-values", is_flag=True, help="Print the identifying values found (they are identifying!).")
+@click.option(
+    "--pixels",
+    is_flag=True,
+    help="Also run the text detector on every output image (extra [ocr]); findings give box coordinates, "
+    "the recognised text only with --show-values.",
+)
 @guarded
 def verify_command(
     out_dir: Path,
@@ -45,6 +52,7 @@ def verify_command(
     options: tuple[str, ...],
     json_file: Path | None,
     show_values: bool,
+    pixels: bool,
 ) -> None:
     """Search OUT for residual identifiers; exit 1 when anything is found, 0 when clean, 2 on an error.
 
@@ -57,15 +65,19 @@ def verify_command(
     original-looking UIDs, missing de-identification marks, burned-in text, PHI the
     detector finds in any text element, identifying paths). Findings name the output file,
     the tag path and the kind of identifier.
+    With --pixels, text the detector finds in the images is a finding too (its box).
 
     \b
     Example:
       anonymizer verify dicom-out/ --against dicom-in/ --profile research --json findings.json
+      anonymizer verify dicom-out/ --pixels
     """
+    if pixels and (why := detect.unavailable()) is not None:
+        raise click.UsageError(why)
     plan = Plan(load_profile(profile_name, options)) if in_dir is not None else None
     failed = _failed_ordinals(out_dir) if in_dir is not None else set()
     try:
-        outcome = verify(out_dir, in_dir, plan, show_values, failed)
+        outcome = verify(out_dir, in_dir, plan, show_values, failed, "all" if pixels else "")
     except AnonymizerError:
         raise
     except Exception as exc:  # a verify error is never a verdict: exit 2, never 1

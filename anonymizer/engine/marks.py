@@ -105,6 +105,11 @@ def _merge(ds: Dataset, ours: Dataset) -> None:
         ds.DeidentificationMethodCodeSequence = items + new
 
 
+def identity_not_removed(ds: Dataset) -> None:
+    """PatientIdentityRemoved ``NO``: the object ships pixels that may still name the patient."""
+    ds.PatientIdentityRemoved = "NO"
+
+
 def clean_file_meta(ds: FileDataset) -> None:
     """Keep the structural file meta elements; ours for the implementation; UIDs follow the dataset."""
     meta = ds.file_meta

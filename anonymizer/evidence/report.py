@@ -103,8 +103,9 @@ def _verification_line(v: dict[str, Any] | None) -> str:
 
 POLICY_WORDS = {
     "quarantine": "images that may hold burned-in text and that no pixel rule covers are not shipped",
-    "ocr": "text found by OCR in such images is redacted",
-    "keep": "such images are shipped as they are (their BurnedInAnnotation is kept)",
+    "ocr": "text a detector finds in such images is redacted, and an image is shipped only when a further "
+    "pass finds no text left (else it is not shipped)",
+    "keep": "such images are shipped as they are (their BurnedInAnnotation is kept, PatientIdentityRemoved is NO)",
 }
 
 

@@ -301,6 +301,7 @@ def verify(
     plan: Plan | None = None,
     show_values: bool = False,
     failed: Collection[int] = (),
+    pixels: str = "",
 ) -> Verification:
     """Search OUT for residual identifiers: against the inputs (with their plan) or by rules.
 
@@ -317,6 +318,9 @@ def verify(
     failed : collection of int
         Ordinals of the inputs the run failed on (from its state): they have no output and
         contribute nothing.
+    pixels : str
+        ``all``: run the text detector on every output image too; ``examined``: on those
+        the pixel step examined (:mod:`anonymizer.evidence.pixelcheck`); ``""``: not.
 
     Returns
     -------
@@ -325,6 +329,11 @@ def verify(
     """
     started, out = time.monotonic(), Path(out_dir)
     listed = _manifest_findings(out)
+    if pixels:
+        from anonymizer.evidence.pixelcheck import check_pixels
+
+        found, _ = check_pixels(out, show_values, examined_only=pixels == "examined")
+        listed += [Finding(*f) for f in found]
     if inputs is None:
         findings, files = check_rules(out)
         return Verification("rules", files, 0, time.monotonic() - started, listed + findings)

@@ -302,7 +302,8 @@ class Job:
         content["vault"] = self.binding.get("vault", "")
         result.manifest = self._publish(content)
         if self.options.verify:  # against the manifest just written: OUT must hold exactly what it lists
-            result.verification = verify(self.out_dir, self.in_dir, self.plan, failed=failed)
+            pixels = "examined" if self.plan.profile.pixels.burned_in == "ocr" else ""  # the pixel step's outputs
+            result.verification = verify(self.out_dir, self.in_dir, self.plan, failed=failed, pixels=pixels)
             content["verification"] = result.verification.as_dict(findings=False)
             self._publish(content)
         return result

@@ -21,21 +21,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import FileDataset
 
 from anonymizer.dicom.encoder import encode
 from anonymizer.dicom.reader import head_of, is_dicom, load, looks_raw, read
-from anonymizer.engine.apply import deidentify, identifiers_of
+from anonymizer.engine import marks
+from anonymizer.engine.apply import deidentify
 from anonymizer.engine.hierarchy import folder_tokens
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import ActionError, AnonymizerError, InputError
 from anonymizer.keys.secret import Secret, Subkeys
 from anonymizer.pipeline.layout import relative_path
 from anonymizer.pipeline.writer import write_temp
-from anonymizer.pixels import ocr, redact
+from anonymizer.pixels import redact
 from anonymizer.profile.loader import Profile
-from anonymizer.text import identifiers
+
+if TYPE_CHECKING:
+    from anonymizer.pixels.loop import TextDetector
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -156,12 +160,14 @@ def prepare(
         if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
             return FileResult(ordinal, "skipped", "dicomdir"), None
         folders = folder_tokens(ds, keys)
-        pixels = redact.apply(ds, plan.profile.pixels, _locator(plan), plan.pixel_rules, lambda: _ocr_texts(ds, plan))
+        pixels = redact.apply(ds, plan.profile.pixels, _detectors(plan), plan.pixel_rules)
         outcome = deidentify(ds, plan, keys)
         output = relative_path(ds, layout, folders) if layout is not None else ""
         if pixels.status == "redacted":
             redact.mark_clean(ds)
             outcome.counts[f"pixels/{pixels.boxes[0]['source']}"] += 1
+        elif pixels.status == "kept":
+            marks.identity_not_removed(ds)  # burned-in text may still name the patient
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:
@@ -179,16 +185,22 @@ def prepare(
     return done, ds
 
 
-def _locator(plan: Plan) -> redact.Locator | None:
-    """The OCR text locator when the policy needs it and OCR can run here."""
-    if plan.profile.pixels.burned_in != "ocr" or ocr.unavailable() is not None:
+def _detectors(plan: Plan) -> redact.Detectors | None:
+    """The text detectors when the policy needs them and they can run here (loaded on first use)."""
+    if plan.profile.pixels.burned_in != "ocr":
         return None
-    return ocr.locate
+    from anonymizer.pixels import detect  # nothing heavy: OpenCV, onnxruntime and the models load on first use
 
+    if not plan.memo("text-detection", "", lambda: (detect.unavailable() is None,))[0]:
+        return None
 
-def _ocr_texts(ds: FileDataset, plan: Plan) -> list[str]:
-    """The object's own identifying strings OCR text is compared with (``ocr: identifiers``)."""
-    return identifiers.texts(identifiers_of(ds, plan))
+    def detector(mode: str) -> TextDetector:
+        from anonymizer.pixels.loop import TextDetector
+
+        models = plan.memo("text-models", "", detect.Models)
+        return plan.memo("text-detector", mode, lambda: TextDetector(mode, models=models))
+
+    return detector
 
 
 def with_burned_in(profile: Profile, policy: str | None) -> Profile:

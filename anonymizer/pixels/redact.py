@@ -3,15 +3,17 @@
 Rules are evaluated on the input's own header (Modality, Manufacturer, ...). An object
 no rule applies to and that is not flagged keeps its PixelData bytes and transfer syntax
 unchanged, and nothing is decoded. A flagged object (BurnedInAnnotation YES, or a
-capture modality without the attribute) that no rule covers goes by ``burned_in``:
-``quarantine`` fails the file, ``ocr`` redacts the text lines OCR finds, ``keep`` ships
-the pixels as they are (and leaves BurnedInAnnotation as it was).
+capture modality without the attribute) goes by ``burned_in`` when no rule covers it:
+``quarantine`` fails the file, ``keep`` ships the pixels as they are (BurnedInAnnotation
+as it was). ``ocr`` runs the closed redaction loop (:mod:`anonymizer.pixels.loop`) on
+every flagged object, after its rules (text inside an ultrasound region is found too):
+the object is redacted and certified clean, or fails with ``burned-in-residual``
+(:func:`verdict`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +27,10 @@ from anonymizer.pixels.rules import Box, BoxSpec, PixelPolicy, RuleIndex, flagge
 if TYPE_CHECKING:
     import numpy as np
 
+    from anonymizer.pixels.loop import LoopResult, TextDetector
+
 CLEAN_PIXEL_CODE = standard.CID_7050["clean-pixel-data"]
-Locator = Callable[["np.ndarray", str, Iterable[str] | None], list[Box]]
+Detectors = Callable[[str], "TextDetector"]  # redact mode (boxes | band) -> the detector
 
 
 @dataclass(frozen=True)
@@ -40,26 +44,47 @@ class PixelOutcome:
     boxes: tuple[dict[str, Any], ...] = ()
 
 
+def verdict(result: LoopResult, says_yes: bool, covered: bool) -> str | None:
+    """Why the loop's redaction cannot be certified clean (None: it can).
+
+    Text left after the last pass or a doubt of the certification pass; and an object
+    that says BurnedInAnnotation YES where nothing was found and no rule covers it
+    (text the owner knows is there but the detector cannot see is not clean).
+    """
+    if result.residual:
+        return f"text left after {result.passes} passes"
+    if result.doubts:
+        return "certification doubt: " + ", ".join(result.doubts)
+    if result.found_nothing and says_yes and not covered:
+        return "BurnedInAnnotation YES and no text found"
+    return None
+
+
+def says_yes(ds: Dataset) -> bool:
+    """The object's BurnedInAnnotation is YES."""
+    return str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
+
+
 def apply(
     ds: FileDataset,
     policy: PixelPolicy,
-    locator: Locator | None = None,
+    detectors: Detectors | None = None,
     index: RuleIndex | None = None,
-    identifiers: Callable[[], list[str]] = list,
 ) -> PixelOutcome:
     """Redact ``ds``'s pixels in place as ``policy`` says (``index``: ``policy``'s, memoized).
 
-    ``identifiers`` gives the object's own identifying strings, asked for only when OCR
-    keeps just the lines that hold one (``ocr: identifiers``).
+    ``detectors`` gives the text detector (None: none can run here).
 
     Raises
     ------
     InputError
-        ``burned-in`` (quarantine), ``pixel-decode`` / ``pixel-encode`` (codec problems).
+        ``burned-in`` (quarantine), ``burned-in-residual`` (the loop cannot certify),
+        ``ocr-unavailable``, ``pixel-decode`` / ``pixel-encode`` (codec problems).
     """
     if 0x7FE00010 not in ds:
         return PixelOutcome()
     rules = index.matching(ds) if index is not None else matching(ds, policy)
+    examine = policy.burned_in == "ocr" and flagged(ds)
     if not rules:
         if not flagged(ds):
             return PixelOutcome()
@@ -67,8 +92,8 @@ def apply(
             return PixelOutcome("kept")
         if policy.burned_in == "quarantine":
             raise InputError("burned-in", "may hold burned-in text and no pixel rule covers it (policy quarantine)")
-        if locator is None:
-            raise InputError("ocr-unavailable", "policy ocr, but OCR cannot run here")
+    if examine and detectors is None:
+        raise InputError("ocr-unavailable", "policy ocr, but text detection cannot run here")
     import numpy as np
 
     arr = codec.frames(ds)
@@ -78,16 +103,23 @@ def apply(
         redacted = [box for spec in rule.redact for box in resolve(spec, ds, rows, columns)]
         kept = [box for spec in rule.keep for box in resolve(spec, ds, rows, columns)]
         records.append({"source": "rule", "name": rule.name, "redact": redacted, "keep": kept})
-    if not rules:
-        assert locator is not None
-        wanted = None if policy.ocr == "all" else identifiers()
-        found = _locate_all_frames(arr, codec.photometric(ds), locator, wanted)
-        records.append({"source": "ocr", "name": f"ocr:{policy.ocr}", "redact": found, "keep": []})
     keep = _mask([box for record in records for box in record["keep"]], rows, columns)
-    fills = [rule.fill if rule.fill is not None else policy.fill for rule in rules] or [policy.fill]
     plans = [
-        (_mask(record["redact"], rows, columns) & ~keep, fill) for record, fill in zip(records, fills, strict=True)
+        (_mask(record["redact"], rows, columns) & ~keep, rule.fill if rule.fill is not None else policy.fill)
+        for record, rule in zip(records, rules, strict=True)
     ]
+    if examine:
+        assert detectors is not None
+        by_rules = np.zeros((rows, columns), dtype=bool)
+        for region, _ in plans:
+            by_rules |= region
+        mode = policy.redact_mode(str(ds.get("Modality", "") or ""))
+        result = detectors(mode).run(arr, codec.photometric(ds), by_rules if rules else None)
+        why = verdict(result, says_yes(ds), bool(rules))
+        if why is not None:
+            raise InputError("burned-in-residual", why)
+        records.append({"source": "ocr", "name": f"detector:{mode}", "redact": result.boxes, "keep": []})
+        plans.append((_mask(result.boxes, rows, columns), policy.fill))  # a rule's keep boxes do not keep text
     touched = np.zeros((rows, columns), dtype=bool)
     for region, fill in plans:
         if region.any():
@@ -107,21 +139,6 @@ def _mask(boxes: list[Box], rows: int, columns: int) -> np.ndarray:
     for x, y, w, h in boxes:
         mask[y : y + h, x : x + w] = True
     return mask
-
-
-def _locate_all_frames(
-    arr: np.ndarray, interpretation: str, locator: Locator, identifiers: Iterable[str] | None
-) -> list[Box]:
-    """Boxes over every distinct frame (identical frames are examined once)."""
-    seen: set[bytes] = set()
-    found: list[Box] = []
-    for frame in arr:
-        digest = hashlib.sha256(frame.tobytes()).digest()
-        if digest in seen:
-            continue
-        seen.add(digest)
-        found += [b for b in locator(frame, interpretation, identifiers) if b not in found]
-    return found
 
 
 def resolve(spec: BoxSpec, ds: Dataset, rows: int, columns: int) -> list[Box]:

@@ -37,6 +37,8 @@ from anonymizer.dicom import rawtext
 
 POLICIES = ("quarantine", "ocr", "keep")
 OCR_MODES = ("all", "identifiers")
+REDACT_MODES = ("boxes", "band")  # a detected line: its padded box, or its rows across the full width
+DEFAULT_REDACT = (("US", "band"), ("default", "boxes"))  # per Modality; speckle hides parts of lines
 SPECIAL_BOXES = ("all", "ultrasound-regions")
 FLAGGED_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
 
@@ -143,6 +145,12 @@ class PixelPolicy:
     fill: str | int = "min"
     ocr: str = "all"
     sets: tuple[str, ...] = ()  # built-in rule sets named (for reports)
+    redact: tuple[tuple[str, str], ...] = DEFAULT_REDACT  # (Modality or "default", boxes | band)
+
+    def redact_mode(self, modality: str) -> str:
+        """How detected lines are redacted for an object of ``modality``."""
+        modes = dict(self.redact)
+        return modes.get(modality.strip().upper(), modes.get("default", "boxes"))
 
 
 def parse_condition(raw: Any) -> Condition:

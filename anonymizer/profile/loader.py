@@ -10,7 +10,7 @@ Keys: ``name``, ``version``, ``description``, ``extends``, ``kind`` (profile | o
 ``code`` (CID 7050, options only), ``table`` (a Table E.1-1 column), ``options``,
 ``rules``, ``private_tags``, ``unlisted_tags``, ``dates``, ``output``, ``project`` (a
 label mixed into the key derivation: one key, unlinkable projects), ``pixels`` (burned-in
-text: ``rules``, ``burned_in``, ``fill``, ``ocr``; see :mod:`anonymizer.pixels.rules`).
+text: ``rules``, ``burned_in``, ``fill``, ``redact``, ``ocr``; see :mod:`anonymizer.pixels.rules`).
 """
 
 from __future__ import annotations

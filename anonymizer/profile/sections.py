@@ -12,7 +12,16 @@ import yaml
 
 from anonymizer import standard
 from anonymizer.errors import ProfileError, did_you_mean
-from anonymizer.pixels.rules import OCR_MODES, POLICIES, PixelPolicy, RuleError, builtin_set, parse_fill, parse_rule
+from anonymizer.pixels.rules import (
+    OCR_MODES,
+    POLICIES,
+    REDACT_MODES,
+    PixelPolicy,
+    RuleError,
+    builtin_set,
+    parse_fill,
+    parse_rule,
+)
 from anonymizer.profile.actions import ACTIONS, Action, code_action
 from anonymizer.profile.document import Document
 from anonymizer.profile.model import DEFAULT_SHIFT, Rule
@@ -22,7 +31,7 @@ from anonymizer.profile.template import check_template
 RULE_KEYS = frozenset({"tag", "vr", "action", "with", "note"})
 DATE_KEYS = frozenset({"shift_days"})
 OUTPUT_KEYS = frozenset({"layout"})
-PIXEL_KEYS = frozenset({"rules", "burned_in", "fill", "ocr"})
+PIXEL_KEYS = frozenset({"rules", "burned_in", "fill", "ocr", "redact"})
 PRIVATE_POLICIES = ("remove", "safe", "keep")
 UNLISTED_POLICIES = ("keep", "remove")
 TABLE_COLUMNS = ("basic", *standard.OPTIONS)
@@ -176,6 +185,8 @@ def _pixels(doc: Document, node: yaml.Node, policy: PixelPolicy) -> PixelPolicy:
             policy = replace(policy, fill=parse_fill(doc.value(keys["fill"])))
         except RuleError as exc:
             raise doc.fail(keys["fill"], f"pixels.{exc}") from None
+    if "redact" in keys:
+        policy = replace(policy, redact=_redact_modes(doc, keys["redact"], dict(policy.redact)))
     rules, sets = list(policy.rules), list(policy.sets)
     for item in doc.sequence(keys["rules"], "pixels.rules") if "rules" in keys else []:
         try:
@@ -187,6 +198,19 @@ def _pixels(doc: Document, node: yaml.Node, policy: PixelPolicy) -> PixelPolicy:
         except RuleError as exc:
             raise doc.fail(item, f"pixel rule: {exc}") from None
     return replace(policy, rules=tuple(rules), sets=tuple(sets))
+
+
+def _redact_modes(doc: Document, node: yaml.Node, modes: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``redact: band`` (every modality) or ``redact: {US: band, default: boxes}`` over the base's."""
+    if isinstance(node, yaml.ScalarNode):
+        return (("default", doc.choice(node, "pixels.redact", REDACT_MODES)),)
+    if not isinstance(node, yaml.MappingNode):
+        raise doc.fail(node, "pixels.redact must be boxes, band or a mapping of Modality to boxes or band")
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        key = key if key == "default" else key.upper()
+        modes[key] = doc.choice(value_node, f"pixels.redact.{key}", REDACT_MODES)
+    return tuple(sorted(modes.items()))
 
 
 def _shift_days(doc: Document, node: yaml.Node) -> tuple[int, int]:
