@@ -71,10 +71,11 @@ class Pseudonymize(_Token):
     16 characters or the VR's limit). Deterministic per key and namespace (default: the
     attribute keyword), so one patient gets one pseudonym everywhere; reversible with
     the project key through the vault. In a PN the pseudonym is the family name
-    (``SUBJ-7Q2M^``; the vault and ``vault reveal`` use it without the caret). ``source: PatientID`` without a ``format`` follows
-    the PatientID rule (its format and length: PatientName then carries exactly the
-    PatientID's pseudonym, whatever a derived profile sets). ``source: PatientID`` takes the token from the
-    object's original PatientID instead (so PatientName can carry the same pseudonym).
+    (``SUBJ-7Q2M^``; the vault and ``vault reveal`` use it without the caret).
+    ``source: PatientID`` without a ``format`` follows the PatientID rule (its format
+    and length: PatientName then carries exactly the PatientID's pseudonym, whatever a
+    derived profile sets). ``source: PatientID`` takes the token from the object's
+    original PatientID instead (so PatientName can carry the same pseudonym).
 
     ``{tag: PatientID, action: pseudonymize, with: {format: "SUBJ-{token:8}"}}``
     """
