@@ -14,12 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pydicom
 import pytest
 
+from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.testing import Sample, write_flat_corpus, write_sample
 from tests.gateway import (
     GATEWAY_AET,
@@ -142,7 +143,9 @@ def test_a_calling_ae_title_not_allowed_is_rejected(tmp_path: Path, key_file: Pa
     assert len(out_files(serve.out)) == 1 and spool_files(serve.spool) == []
 
 
-def _kill_during_receive(tmp: Path, key: Path, orthancs: OrthancFactory, forward: str, files: list[Path]) -> Path:
+def _kill_during_receive(
+    tmp: Path, key: Path, orthancs: OrthancFactory, forward: str, files: list[Path], dest_count: Callable[[], int]
+) -> Path:
     """Orthanc pushes; the gateway dies after 40 instances are spooled; Orthanc's job fails and is resubmitted."""
     with serving(tmp, key, "--forward", forward, settle=600) as serve:
         source = orthancs(SOURCE_AET, modalities=[Modality("gateway", GATEWAY_AET, serve.port)])
@@ -154,11 +157,13 @@ def _kill_during_receive(tmp: Path, key: Path, orthancs: OrthancFactory, forward
     with serving(tmp, key, "--forward", forward, settle=600, port=serve.port) as again:
         source.rest("POST", f"/jobs/{job}/resubmit", json={})
         assert source.wait_job(job)["State"] == "Success"
-        again.wait_for("study-processed", count=len(files), field="done")
+        wait_until(lambda: dest_count() == len(files), what="every instance delivered")
     return again.out
 
 
-def _kill_between_spool_and_run(tmp: Path, key: Path, forward: str, files: list[Path]) -> Path:
+def _kill_between_spool_and_run(
+    tmp: Path, key: Path, forward: str, files: list[Path], dest_count: Callable[[], int]
+) -> Path:
     """Every instance is acknowledged, nothing is processed yet (no release, long settle): kill -9."""
     with serving(tmp, key, "--forward", forward, settle=600) as serve:
         assert send_then_abort(serve.port, files) == [0] * len(files)
@@ -166,20 +171,20 @@ def _kill_between_spool_and_run(tmp: Path, key: Path, forward: str, files: list[
         serve.kill9()
     assert out_files(serve.out) == []
     with serving(tmp, key, "--forward", forward) as again:  # the spool is processed at start
-        again.wait_for("study-processed", count=len(files), field="done")
+        wait_until(lambda: dest_count() == len(files), what="every instance delivered")
     return again.out
 
 
-def _kill_mid_forward(tmp: Path, key: Path, forward: str, files: list[Path], dest_count: object) -> Path:
+def _kill_mid_forward(tmp: Path, key: Path, forward: str, files: list[Path], dest_count: Callable[[], int]) -> Path:
     """The first delivery batch is in the destination, the rest not yet: kill -9."""
     with serving(tmp, key, "--forward", forward) as serve:
         assert all(send(serve.port, files))
         serve.wait_for("delivered")
         serve.kill9()
-        assert 0 < dest_count() < len(files)  # type: ignore[operator]
+        assert 0 < dest_count() < len(files)
         assert spool_files(serve.spool) == []  # queued and committed before the spool was emptied
     with serving(tmp, key, "--forward", forward) as again:
-        wait_until(lambda: dest_count() == len(files), what="the rest delivered")  # type: ignore[operator]
+        wait_until(lambda: dest_count() == len(files), what="the rest delivered")
     return again.out
 
 
@@ -192,13 +197,13 @@ def test_kill_9_then_the_same_command_delivers_every_acknowledged_instance_once(
     dest = destination(orthancs, "RESEARCH", nagle=slow)
     forward = f"dicom://RESEARCH@127.0.0.1:{dest.dicom_port}"
     gw = tmp_path / "gw"
+    count = lambda: len(dest.instances())  # noqa: E731
     if point == "during-receive":
-        out = _kill_during_receive(gw, key_file, orthancs, forward, files)
+        out = _kill_during_receive(gw, key_file, orthancs, forward, files, count)
     elif point == "between-spool-and-run":
-        out = _kill_between_spool_and_run(gw, key_file, forward, files)
+        out = _kill_between_spool_and_run(gw, key_file, forward, files, count)
     else:
-        out = _kill_mid_forward(gw, key_file, forward, files, lambda: len(dest.instances()))
-    wait_until(lambda: len(dest.instances()) == len(files), what="every instance delivered")
+        out = _kill_mid_forward(gw, key_file, forward, files, count)
     assert_destination_equals_out(dest, out)
     assert sorted(destination_uids(dest)) == sorted(sop_uids(out_files(out)))
     assert spool_files(gw / "state" / "spool") == []
@@ -208,7 +213,11 @@ def test_kill_9_then_the_same_command_delivers_every_acknowledged_instance_once(
     ran = process(
         "run", received, tmp_path / "ref", "--key-file", key_file, "--workers", "1", "--vault", tmp_path / "v"
     )
-    assert ran.returncode == 0 and tree(out) == tree(tmp_path / "ref")
+    assert ran.returncode == 0
+    ours, theirs = tree(out), tree(tmp_path / "ref")
+    if point == "during-receive":  # Orthanc's SCU re-encodes what it sends (DCMTK drops group lengths):
+        del ours[MANIFEST], theirs[MANIFEST]  # the same output files; removal counts differ by one per input
+    assert ours == theirs
 
 
 def test_a_destination_down_for_20_seconds_gets_everything_when_it_returns(

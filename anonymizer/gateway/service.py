@@ -21,7 +21,6 @@ from __future__ import annotations
 import queue
 import ssl
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,6 @@ from anonymizer.gateway.spool import Spool
 from anonymizer.pipeline.job import Job, now
 from anonymizer.pipeline.layout import path_key
 from anonymizer.pipeline.runner import RunSummary
-from anonymizer.pipeline.worker import FileResult
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -107,6 +105,7 @@ class Gateway:
         self._receiver: Receiver | None = None
         self._started = now()
         self._unwritten = False  # studies processed since the manifest was written
+        self._in_study = False  # a study's run or its queueing is under way (an interrupt may land there)
 
     def stop(self) -> None:
         """Ask :meth:`serve` to return (from another thread; signals raise in the main thread instead)."""
@@ -142,9 +141,10 @@ class Gateway:
             try:
                 self._start(senders)
                 self._loop(outbox)
-                self._write_manifest()
             finally:
                 self._shutdown()
+                if not self._in_study:  # else the next start completes that study, then writes it
+                    self._write_manifest()
         return self.summary
 
     def _start(self, senders: list[tuple[str, Any]]) -> None:
@@ -186,14 +186,10 @@ class Gateway:
         folder = self.spool.study_dir(study)
         if not folder.is_dir():
             return
-        part, statuses = RunSummary(), Counter[str]()
-
-        def count(result: FileResult) -> None:
-            statuses[result.status] += 1
-
-        self.job.process(folder, count, part)
+        part = RunSummary()
+        self._in_study = self._unwritten = True
+        self.job.process(folder, lambda result: None, part)
         _merge(self.summary, part)
-        self._unwritten = True
         items, settled = self._settled(study)
         if items and self.options.forward:
             outbox.queue(self.options.forward, items)
@@ -202,6 +198,7 @@ class Gateway:
         for path in settled:
             path.unlink(missing_ok=True)
         self.spool.prune(study)
+        self._in_study = False
         self.emit(
             {
                 "event": "study-processed",
