@@ -29,6 +29,7 @@ from anonymizer.gateway.destination import (
 )
 from anonymizer.gateway.dimse import (
     MAX_CONTEXTS,
+    DimseSender,
     LossyConversionError,
     _File,
     dimse_outcome,
@@ -254,5 +255,24 @@ def test_the_pynetdicom_internals_the_wire_module_uses_are_there(tmp_path: Path)
         with wake_on_connection_loss(assoc):
             assert assoc.send_c_echo().Status == 0  # responses still reach the caller
         assoc.release()
+    finally:
+        receiver.stop(drain=5)
+
+
+def test_the_scp_answers_a_retryable_failure_when_the_spool_cannot_write(tmp_path: Path) -> None:
+    events: list[dict[str, object]] = []
+    spool = Spool(tmp_path / "spool")
+    receiver = Receiver(spool, Listen("UNIT", "127.0.0.1", 0), events.append, lambda s: None).start()
+    try:
+        peer = DimseSender(DimseDestination("UNIT", "127.0.0.1", receiver.port), calling_aet="SCU")
+        (spool.root / INCOMING).rmdir()
+        (spool.root / INCOMING).write_bytes(b"")  # a real fault: every write fails (ENOTDIR)
+        [refused] = peer.send([bundled("CT_small.dcm")])
+        assert (refused.ok, refused.retryable, refused.detail) == (False, True, "status 0xA700")
+        assert spool.instances() == [] and {"event": "spool-failed", "calling_aet": "SCU", "error": "ENOTDIR"} in events
+        (spool.root / INCOMING).unlink()
+        (spool.root / INCOMING).mkdir()
+        assert [o.ok for o in peer.send([bundled("CT_small.dcm")])] == [True]  # the sender's retry then succeeds
+        assert len(spool.instances()) == 1
     finally:
         receiver.stop(drain=5)
