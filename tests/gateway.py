@@ -252,3 +252,46 @@ def assert_destination_equals_out(orthanc: Orthanc, out: Path) -> None:
         assert found is not None, path
         theirs = pydicom.dcmread(io.BytesIO(orthanc.instance_dicom(found)))
         assert dataset_differences(ours, theirs) == [], path
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A throw-away CA and a server and a client certificate it signed (EC P-256; localhost, 127.0.0.1)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def certificate(subject: str, key: Any, issuer: x509.Name, signer: Any, extra: list[Any]) -> x509.Certificate:
+        builder = x509.CertificateBuilder().subject_name(name(subject)).issuer_name(issuer).public_key(key.public_key())
+        builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        builder = builder.not_valid_after(now + datetime.timedelta(days=1))
+        for extension, critical in extra:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(
+        "test CA", ca_key, name("test CA"), ca_key, [(x509.BasicConstraints(ca=True, path_length=0), True)]
+    )
+    paths = {"ca": folder / "ca.crt"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    for role, usage in (("server", ExtendedKeyUsageOID.SERVER_AUTH), ("client", ExtendedKeyUsageOID.CLIENT_AUTH)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = certificate(role, key, ca.subject, ca_key, [(san, False), (x509.ExtendedKeyUsage([usage]), False)])
+        paths[f"{role}-cert"], paths[f"{role}-key"] = folder / f"{role}.crt", folder / f"{role}.key"
+        paths[f"{role}-cert"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        paths[f"{role}-key"].write_bytes(pem)
+    return paths

@@ -19,7 +19,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from anonymizer.errors import GatewayError, StateError
 from anonymizer.gateway.backoff import RetryPolicy
-from anonymizer.gateway.deliver import Deliverer
+from anonymizer.gateway.deliver import Deliverer, make_sender
 from anonymizer.gateway.destination import (
     DicomWebDestination,
     DimseDestination,
@@ -41,7 +41,9 @@ from anonymizer.gateway.outcome import Outcome
 from anonymizer.gateway.receive import Receiver
 from anonymizer.gateway.settle import SettleTracker
 from anonymizer.gateway.spool import INCOMING, Spool, uid_key
+from anonymizer.gateway.tls import client_context, server_context
 from anonymizer.gateway.wire import reserve_responses_for_caller, set_tcp_nodelay, wake_on_connection_loss
+from tests.gateway import make_pki
 
 
 def bundled(name: str) -> Path:
@@ -274,5 +276,28 @@ def test_the_scp_answers_a_retryable_failure_when_the_spool_cannot_write(tmp_pat
         (spool.root / INCOMING).mkdir()
         assert [o.ok for o in peer.send([bundled("CT_small.dcm")])] == [True]  # the sender's retry then succeeds
         assert len(spool.instances()) == 1
+    finally:
+        receiver.stop(drain=5)
+
+
+def test_tls_accepts_a_client_the_ca_signed_and_refuses_plain_tcp(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    spool = Spool(tmp_path / "spool")
+    server = server_context(pki["server-cert"], pki["server-key"], pki["ca"])
+    receiver = Receiver(spool, Listen("UNIT", "127.0.0.1", 0), lambda e: None, lambda s: None, ssl_context=server)
+    receiver.start()
+    try:
+        url = f"dicoms://UNIT@127.0.0.1:{receiver.port}"
+        client = client_context(pki["ca"], pki["client-cert"], pki["client-key"])
+        assert [o.ok for o in make_sender(url, "SCU", client).send([bundled("CT_small.dcm")])] == [True]
+        plain = DimseSender(DimseDestination("UNIT", "127.0.0.1", receiver.port), calling_aet="SCU")
+        assert [o.ok for o in plain.send([bundled("MR_small.dcm")])] == [False]
+        anonymous = client_context(pki["ca"])  # trusts the server, shows no certificate
+        assert [o.ok for o in make_sender(url, "SCU", anonymous).send([bundled("MR_small.dcm")])] == [False]
+        assert len(spool.instances()) == 1
+        with pytest.raises(GatewayError):
+            make_sender(url, "SCU", None)  # dicoms:// without TLS settings
+        with pytest.raises(GatewayError):
+            server_context(pki["server-cert"], pki["client-key"])  # a key that is not the certificate's
     finally:
         receiver.stop(drain=5)

@@ -15,6 +15,7 @@ never a patient attribute, a UID or a spool name): ``association-opened``,
 
 from __future__ import annotations
 
+import errno
 import io
 import ssl
 import threading
@@ -274,6 +275,4 @@ class Receiver:
 
 
 def _errno_name(exc: OSError) -> str:
-    import errno
-
     return errno.errorcode.get(exc.errno or 0, type(exc).__name__)

@@ -23,6 +23,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from anonymizer.gateway.backoff import RetryPolicy
@@ -210,12 +211,13 @@ class Gateway:
             }
         )
 
-    def _settled(self, study: str) -> tuple[list[Item], list[Any]]:
+    def _settled(self, study: str) -> tuple[list[Item], list[Path]]:
         """The outputs of a study's spooled instances the state records as done, and the spool files
         whose outcome is final (done or skipped by design); failed ones stay for review."""
         state = self.job.state
         assert state is not None
-        items, settled = [], []
+        items: list[Item] = []
+        settled: list[Path] = []
         for path in self.spool.instances(study):
             previous = state.previous(path)
             try:
