@@ -10,6 +10,7 @@
     +-- FolderError                 "folders"          IN, OUT, vault and state overlap
     +-- ManifestError               "manifest"         OUT's manifest is missing or disagrees with OUT
     +-- ClusterError                "cluster"          the Dask cluster cannot be reached
+    +-- GatewayError                "gateway"          a listen address, destination or TLS file is unusable
     +-- StorageError                "storage"          OUT's disk is full or read-only: the run stops
     +-- InputError                  per reason         one input file cannot be processed
     |   +-- TokenCollisionError     "token-collision"  one token would stand for two originals
@@ -141,6 +142,12 @@ class ClusterError(AnonymizerError):
     """The Dask cluster cannot be reached or started."""
 
     code = "cluster"
+
+
+class GatewayError(AnonymizerError):
+    """The DICOM gateway cannot start or deliver: a bad listen address or destination URL, a TLS file."""
+
+    code = "gateway"
 
 
 class StorageError(AnonymizerError):

@@ -46,6 +46,7 @@ EXIT_CODES = {
     "folders": EXIT_USAGE,
     "state": EXIT_USAGE,
     "cluster": EXIT_USAGE,
+    "gateway": EXIT_USAGE,
     "key": EXIT_KEY,
     "vault": EXIT_KEY,
     "manifest": EXIT_FAILED,
@@ -193,4 +194,4 @@ def main() -> None:
     _configure_logging(json_mode())
 
 
-from anonymizer.cli import commands, profiles, vault, verify  # noqa: E402,F401  (registers the commands)
+from anonymizer.cli import commands, gateway, profiles, vault, verify  # noqa: E402,F401  (registers the commands)

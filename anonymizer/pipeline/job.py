@@ -69,7 +69,8 @@ def default_state_dir(vault_path: Path, out_dir: Path) -> Path:
     return vault_path.parent / "runs" / digest
 
 
-def _now() -> str:
+def now() -> str:
+    """The time now, as the manifest and the state write it (UTC, seconds)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
@@ -283,7 +284,7 @@ class Job:
         """
         if self.vault is None or self.state is None:
             raise RuntimeError("a Job runs inside its with-block")
-        started = _now()
+        started = now()
         self.summary = summary = RunSummary()
         failed: set[int] = set()  # inputs with no output: verification leaves them out
 
@@ -292,14 +293,11 @@ class Job:
                 failed.add(result.ordinal)
             on_result(result)
 
-        runner.run(self.in_dir, self.config(), self.vault, self.state, record, self.options, self._binding_id, summary)
+        self.process(self.in_dir, record, summary)
         result = JobResult(self.run_id, summary)
         if self.options.dry_run:
             return result
-        info = manifest.RunInfo(self.run_id, started, _now(), self.secret.fingerprint, self.layout)
-        outputs = ((o.path, o.sop_uid, o.sha256, o.pixels) for o in self.state.outputs())
-        content = manifest.manifest(self.plan, outputs, info, summary.as_dict(), self.state.dataset_counts())
-        content["vault"] = self.binding.get("vault", "")
+        content = self._manifest(summary, started)
         result.manifest = self._publish(content)
         if self.options.verify:  # against the manifest just written: OUT must hold exactly what it lists
             pixels = "examined" if self.plan.profile.pixels.burned_in == "ocr" else ""  # the pixel step's outputs
@@ -307,6 +305,31 @@ class Job:
             content["verification"] = result.verification.as_dict(findings=False)
             self._publish(content)
         return result
+
+    def process(
+        self, folder: Path, on_result: Callable[[FileResult], None], summary: RunSummary | None = None
+    ) -> RunSummary:
+        """De-identify the inputs under ``folder`` (IN, or a folder inside it) and commit; no manifest.
+
+        The gateway calls this once per settled study, then :meth:`write_manifest`.
+        """
+        if self.vault is None or self.state is None:
+            raise RuntimeError("a Job runs inside its with-block")
+        return runner.run(
+            folder, self.config(), self.vault, self.state, on_result, self.options, self._binding_id, summary
+        )
+
+    def write_manifest(self, summary: RunSummary, started: str) -> Path:
+        """Write OUT's manifest for everything the state records (``summary``: this run's counts)."""
+        return self._publish(self._manifest(summary, started))
+
+    def _manifest(self, summary: RunSummary, started: str) -> dict[str, Any]:
+        assert self.state is not None
+        info = manifest.RunInfo(self.run_id, started, now(), self.secret.fingerprint, self.layout)
+        outputs = ((o.path, o.sop_uid, o.sha256, o.pixels) for o in self.state.outputs())
+        content = manifest.manifest(self.plan, outputs, info, summary.as_dict(), self.state.dataset_counts())
+        content["vault"] = self.binding.get("vault", "")
+        return content
 
     def _publish(self, content: dict[str, Any]) -> Path:
         path = self.out_dir / manifest.MANIFEST

@@ -311,6 +311,16 @@ class StateStore:
         """Stage forgetting an output (its file was removed from OUT)."""
         self._db.execute("DELETE FROM outputs WHERE key = ?", (key,))
 
+    def output(self, key: str) -> Output | None:
+        """The output at path key ``key`` (:func:`~anonymizer.pipeline.layout.path_key`), or None."""
+        row = self._db.execute(
+            "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        path, uid, digest, pixels, size, mtime, binding, owner = row
+        return Output(str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner))
+
     def outputs(self) -> Iterator[Output]:
         """Every recorded output, by relative path."""
         query = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs ORDER BY path"
