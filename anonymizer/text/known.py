@@ -9,7 +9,9 @@ de, fr, es, it and nl); institution and address values and their words.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 
 from anonymizer.text.lexicon import Lexicon
 from anonymizer.text.patterns import INSTITUTION_RE, WORD_RE, Add
@@ -19,36 +21,98 @@ CLASSES: tuple[str, ...] = ("name", "phone", "email", "url", "address", "postcod
 """Every class of PHI a :class:`~anonymizer.text.phi.Detector` can report."""
 
 
-def find_known(text: str, folded: str, value: str, cls: str, add: Add, lex: Lexicon) -> None:
-    """Report every occurrence in ``text`` (``folded``: :func:`fold_index` of it) of one
-    identifier the header gave (``cls``: its kind)."""
-    value = value.strip()
-    if not value:
-        return
-    cls = {"person-name": "name", "pn": "name", "institution-name": "institution"}.get(cls, cls)
-    if cls not in CLASSES:
-        cls = "id"
-    if cls == "date":
-        if not any(c.isdigit() for c in text):
-            return  # every rendering holds the year
-        for rendering in date_renderings(value):
-            find_phrase(folded, fold(rendering), lambda s, e: add(s, e, "date", 10))
-        return
-    if cls == "name":
-        parts = [p for p in re.split(r"[\^=,;\s/\\()]+", value) if p.strip(".")]
-        keys: set[str] = set()
-        for p in parts:
-            k = fold(p.strip("."))
-            if len(k) >= 2:
-                keys.add(k)
-                keys.add(fold(umlaut_ascii(p.strip("."))))
-                keys.update(x for x in k.split("-") if len(x) >= 2)
-        initials = {k[0] for k in keys}
-        hits: list[tuple[int, int]] = []
-        for key in keys:
-            find_phrase(folded, key, lambda s, e: hits.append((s, e)))
-        for s, e in hits:
-            add(s, e, "name", 10)
+@dataclass(frozen=True)
+class Known:
+    """The identifiers one object's header gave, compiled once into folded needles, in the
+    order they were given: ``(how, needle, class, initials)``. ``how`` is ``name`` (a name
+    part; ``initials``: of its name), ``phrase`` or ``alnum`` (letters and digits,
+    separators ignored). ``dates``: each date's two-digit year (every rendering holds it)
+    and its folded renderings."""
+
+    needles: tuple[tuple[str, str, str, frozenset[str]], ...]
+    dates: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def compile_known(known: Iterable[tuple[str, str]], lex: Lexicon) -> Known:
+    """``(value, cls)`` pairs from the header compiled for :func:`find_known`."""
+    needles: dict[tuple[str, str, str, frozenset[str]], None] = {}
+    dates: dict[str, None] = {}
+    none: frozenset[str] = frozenset()
+
+    def phrase(key: str, cls: str) -> None:
+        needles[("phrase", key, cls, none)] = None
+
+    for value, cls in known:
+        value = value.strip()
+        if not value:
+            continue
+        cls = {"person-name": "name", "pn": "name", "institution-name": "institution"}.get(cls, cls)
+        if cls not in CLASSES:
+            cls = "id"
+        if cls == "date":
+            dates[value[:8]] = None
+        elif cls == "name":
+            keys: set[str] = set()
+            for p in re.split(r"[\^=,;\s/\\()]+", value):
+                k = fold(p.strip("."))
+                if len(k) >= 2:
+                    keys.add(k)
+                    keys.add(fold(umlaut_ascii(p.strip("."))))
+                    keys.update(x for x in k.split("-") if len(x) >= 2)
+            initials = frozenset(k[0] for k in keys)
+            needles.update((("name", key, "name", initials), None) for key in sorted(keys))
+        elif cls in ("id", "phone") or any(c.isdigit() for c in value):
+            key = "".join(c for c in fold(value) if c.isalnum())
+            if len(key) >= 2:
+                needles[("alnum", key, cls, none)] = None
+                stripped = key.lstrip("0")
+                if stripped != key and len(stripped) >= 4:
+                    needles[("alnum", stripped, cls, none)] = None
+            if cls != "phone":
+                phrase(fold(value), cls)
+        else:
+            phrase(fold(value), cls)
+            for word in WORD_RE.findall(value):
+                key = fold(word)
+                if len(key) >= 4 and key not in lex.clinical and key not in STOP and not INSTITUTION_RE.fullmatch(word):
+                    phrase(key, cls)
+    return Known(
+        tuple(n for n in needles if len(n[1].strip()) >= 2),
+        tuple((d[2:4], _folded_renderings(d)) for d in dates if _folded_renderings(d)),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _folded_renderings(value: str) -> tuple[str, ...]:
+    """The folded renderings of one date (a study's files share their dates)."""
+    return tuple(dict.fromkeys(fold(r) for r in date_renderings(value)))
+
+
+def find_known(text: str, known: Known, add: Add) -> None:
+    """Report every occurrence in ``text`` of the identifiers in ``known``: names part by
+    part with an adjacent initial, dates in every rendering, IDs ignoring separators."""
+    folded = fold_index(text)
+    if any(c.isdigit() for c in text):
+        for year, renderings in known.dates:
+            if year in folded:  # every rendering holds the year
+                for rendering in renderings:
+                    if rendering in folded:
+                        for s, e in find_phrase(folded, rendering):
+                            add(s, e, "date", 10)
+    flat: tuple[str, list[int]] | None = None
+    for how, needle, cls, initials in known.needles:
+        if how == "alnum":
+            flat = flat or _alnum_index(text)
+            if needle in flat[0]:
+                for s, e in _find_alnum(text, flat[0], flat[1], needle):
+                    add(s, e, cls, 10)
+            continue
+        if needle.strip() not in folded:
+            continue
+        for s, e in find_phrase(folded, needle.strip()):
+            add(s, e, cls, 10)
+            if how != "name":
+                continue
             # an initial right before or after a known name part: "J. Doe", "Doe, J."
             before = re.search(r"(?<![\w])([^\W\d_])\.?[\s,]*$", text[max(0, s - 4) : s])
             if before and before.group(1).lower() in initials:
@@ -56,22 +120,6 @@ def find_known(text: str, folded: str, value: str, cls: str, add: Add, lex: Lexi
             after = re.match(r"[\s,]+([^\W\d_])\.?(?![\w])", text[e : e + 5])
             if after and after.group(1).lower() in initials:
                 add(s, e + after.end(), "name", 10)
-        return
-    if cls in ("id", "phone") or any(c.isdigit() for c in value):
-        key = "".join(c for c in fold(value) if c.isalnum())
-        if len(key) >= 2:
-            find_alnum(text, key, lambda s, e: add(s, e, cls, 10))
-            stripped = key.lstrip("0")
-            if stripped != key and len(stripped) >= 4:
-                find_alnum(text, stripped, lambda s, e: add(s, e, cls, 10))
-        if cls != "phone":
-            find_phrase(folded, fold(value), lambda s, e: add(s, e, cls, 10))
-        return
-    find_phrase(folded, fold(value), lambda s, e: add(s, e, cls, 10))
-    for word in WORD_RE.findall(value):
-        key = fold(word)
-        if len(key) >= 4 and key not in lex.clinical and key not in STOP and not INSTITUTION_RE.fullmatch(word):
-            find_phrase(folded, key, lambda s, e: add(s, e, cls, 10))
 
 
 # -- resolution -----------------------------------------------------------------------
@@ -162,23 +210,21 @@ def fold_index(text: str) -> str:
     return "".join(out)
 
 
-def find_phrase(folded: str, phrase: str, hit: Callable[[int, int], None]) -> None:
-    """Call ``hit`` for every whole-word occurrence of ``phrase`` in ``folded``."""
-    phrase = phrase.strip()
-    if len(phrase) < 2:
-        return
+def find_phrase(folded: str, phrase: str) -> Iterator[tuple[int, int]]:
+    """Every whole-word occurrence of ``phrase`` (at least 2 characters) in ``folded``."""
     start = folded.find(phrase)
     while start != -1:
         end = start + len(phrase)
         if (start == 0 or not folded[start - 1].isalnum() or not phrase[0].isalnum()) and (
             end == len(folded) or not folded[end].isalnum() or not phrase[-1].isalnum()
         ):
-            hit(start, end)
+            yield start, end
         start = folded.find(phrase, start + 1)
 
 
-def find_alnum(text: str, key: str, hit: Callable[[int, int], None]) -> None:
-    """Find ``key`` (folded letters and digits) in ``text`` ignoring separators between them."""
+def _alnum_index(text: str) -> tuple[str, list[int]]:
+    """``text``'s letters and digits folded (a gap mark where other separators were), with
+    each one's index in ``text``."""
     chars, index = [], []
     for i, c in enumerate(text):
         if c.isalnum():
@@ -187,11 +233,15 @@ def find_alnum(text: str, key: str, hit: Callable[[int, int], None]) -> None:
         elif c not in " -./()" and chars and chars[-1] != "\x00":
             chars.append("\x00")
             index.append(i)
-    flat = "".join(chars)
+    return "".join(chars), index
+
+
+def _find_alnum(text: str, flat: str, index: list[int], key: str) -> Iterator[tuple[int, int]]:
+    """Find ``key`` (folded letters and digits) in ``text`` ignoring separators between them."""
     start = flat.find(key)
     while start != -1:
         s, e = index[start], index[start + len(key) - 1] + 1
         whole = (s == 0 or not text[s - 1].isalnum()) and (e == len(text) or not text[e].isalnum())
         if whole or (len(key) >= 6 and any(c.isdigit() for c in key)):
-            hit(s, e)
+            yield s, e
         start = flat.find(key, start + 1)

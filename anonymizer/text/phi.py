@@ -36,7 +36,7 @@ from types import MappingProxyType
 
 import phonenumbers
 
-from anonymizer.text.known import CLASSES, date_renderings, find_known, fold_index
+from anonymizer.text.known import CLASSES, Known, compile_known, date_renderings, find_known
 from anonymizer.text.lexicon import lexicon
 from anonymizer.text.names import NameFinder
 from anonymizer.text.patterns import (
@@ -59,6 +59,9 @@ from anonymizer.text.places import PlaceFinder
 
 CACHE_SIZE = 65536
 """Distinct text values whose spans a detector remembers (then it starts over)."""
+
+KNOWN_CACHE_SIZE = 64
+"""Distinct sets of header identifiers a detector keeps compiled (then it starts over)."""
 
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CH", "AT", "BE", "CA", "AU")
 """Regions whose national phone formats are recognised by default (ISO 3166 alpha-2)."""
@@ -123,6 +126,7 @@ class Detector:
         self._lex = lex = lexicon()
         self._names = NameFinder(lex)
         self._cache: dict[str, tuple[tuple[int, int, str, int], ...]] = {}
+        self._known: dict[tuple[tuple[str, str], ...], Known] = {}
         self._places = PlaceFinder(lex, self.classes)
 
     # -- public API ----------------------------------------------------------------------
@@ -160,10 +164,18 @@ class Detector:
         def add(start: int, end: int, cls: str, priority: int) -> None:
             raw.append((start, end, cls, priority))
 
-        folded = fold_index(text)
-        for value, cls in known:
-            find_known(text, folded, value, cls, add, self._lex)
+        find_known(text, self._compile(known), add)
         return self._resolve(raw)
+
+    def _compile(self, known: Iterable[tuple[str, str]]) -> Known:
+        """``known`` compiled once: a cleaner passes one object's identifiers for each of its texts."""
+        key = known if isinstance(known, tuple) else tuple(known)
+        compiled = self._known.get(key)
+        if compiled is None:
+            if len(self._known) >= KNOWN_CACHE_SIZE:
+                self._known.clear()
+            compiled = self._known[key] = compile_known(key, self._lex)
+        return compiled
 
     def _generic(self, text: str) -> list[tuple[int, int, str, int]]:
         """What the rules find in ``text`` without the header: ``(start, end, class, priority)``."""
