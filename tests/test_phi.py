@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -268,3 +269,28 @@ def test_build_time() -> None:
     t = time.perf_counter()
     phi.Detector()
     assert time.perf_counter() - t < 5  # ~0.5 s measured; generous for a loaded CI machine
+
+
+# -- the lexicon's cached copy ------------------------------------------------------------
+
+
+def test_the_cached_lexicon_is_the_built_one_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch) -> None:
+    from anonymizer.text import lexicon as module
+
+    monkeypatch.setenv("ANONYMIZER_CACHE", str(tmp_path / "cache"))
+    built = module._build()
+    try:
+        module.lexicon.cache_clear()
+        assert module.lexicon() == built  # built, then written
+        (copy,) = (tmp_path / "cache").glob("lexicon-*.json")
+        module.lexicon.cache_clear()
+        assert module.lexicon() == built  # read back
+        copy.write_text('{"first": [1, 2]}')
+        module.lexicon.cache_clear()
+        assert module.lexicon() == built  # damaged: rebuilt and written again
+        assert module._from_json(json.loads(copy.read_text())) == built
+        monkeypatch.setenv("ANONYMIZER_CACHE", str(copy / "not-a-folder"))
+        module.lexicon.cache_clear()
+        assert module.lexicon() == built  # a folder that cannot be written: built, not kept
+    finally:
+        module.lexicon.cache_clear()
