@@ -36,3 +36,14 @@ def test_the_contracts_hold_and_a_reversed_import_breaks_them(tmp_path: Path) ->
 def test_no_module_is_over_about_400_lines() -> None:
     sizes = {p: len(p.read_text().splitlines()) for p in (ROOT / "anonymizer").rglob("*.py")}
     assert {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_the_command_line_starts_without_the_gateway_and_loads_it_when_asked() -> None:
+    """``run`` does not pay for pynetdicom and an HTTP client; ``serve`` and ``--help`` find them."""
+    code = (
+        "import sys; from anonymizer.cli import main; "
+        "print('pynetdicom' in sys.modules, 'anonymizer.cli.gateway' in sys.modules); "
+        "main.get_command(None, 'serve'); print('anonymizer.cli.gateway' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True"]

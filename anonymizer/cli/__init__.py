@@ -18,6 +18,7 @@ JSON object: events, errors, and other libraries' log records (with safe fields 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import signal
@@ -25,7 +26,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -158,7 +159,21 @@ def _configure_logging(as_json: bool) -> None:
 
 
 class Main(click.Group):
-    """The command group; in JSON mode its usage errors are JSON lines too."""
+    """The command group; in JSON mode its usage errors are JSON lines too.
+
+    The gateway's commands are imported when one of them is asked for (or ``--help``
+    lists them): ``run`` does not pay for pynetdicom and an HTTP client at start-up.
+    """
+
+    LAZY: ClassVar[dict[str, str]] = {"serve": "gateway", "send": "gateway", "status": "gateway"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            importlib.import_module(f"anonymizer.cli.{self.LAZY[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
     def main(self, args: Sequence[str] | None = None, *extra: Any, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
@@ -194,4 +209,4 @@ def main() -> None:
     _configure_logging(json_mode())
 
 
-from anonymizer.cli import commands, gateway, profiles, vault, verify  # noqa: E402,F401  (registers the commands)
+from anonymizer.cli import commands, profiles, vault, verify  # noqa: E402,F401  (registers the commands)
