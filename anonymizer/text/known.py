@@ -99,7 +99,7 @@ def find_known(text: str, known: Known, add: Add) -> None:
                     if rendering in folded:
                         for s, e in find_phrase(folded, rendering):
                             add(s, e, "date", 10)
-    flat: tuple[str, list[int]] | None = None
+    flat: tuple[str, tuple[int, ...]] | None = None
     for how, needle, cls, initials in known.needles:
         if how == "alnum":
             flat = flat or _alnum_index(text)
@@ -201,6 +201,7 @@ def umlaut_ascii(word: str) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
 def fold_index(text: str) -> str:
     """``text`` folded one character per character (so indexes stay valid)."""
     out = []
@@ -222,7 +223,8 @@ def find_phrase(folded: str, phrase: str) -> Iterator[tuple[int, int]]:
         start = folded.find(phrase, start + 1)
 
 
-def _alnum_index(text: str) -> tuple[str, list[int]]:
+@lru_cache(maxsize=4096)
+def _alnum_index(text: str) -> tuple[str, tuple[int, ...]]:
     """``text``'s letters and digits folded (a gap mark where other separators were), with
     each one's index in ``text``."""
     chars, index = [], []
@@ -233,10 +235,10 @@ def _alnum_index(text: str) -> tuple[str, list[int]]:
         elif c not in " -./()" and chars and chars[-1] != "\x00":
             chars.append("\x00")
             index.append(i)
-    return "".join(chars), index
+    return "".join(chars), tuple(index)
 
 
-def _find_alnum(text: str, flat: str, index: list[int], key: str) -> Iterator[tuple[int, int]]:
+def _find_alnum(text: str, flat: str, index: tuple[int, ...], key: str) -> Iterator[tuple[int, int]]:
     """Find ``key`` (folded letters and digits) in ``text`` ignoring separators between them."""
     start = flat.find(key)
     while start != -1:
