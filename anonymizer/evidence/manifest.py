@@ -131,7 +131,7 @@ def disagreements(out_dir: str | os.PathLike[str], content: dict[str, Any]) -> l
         file = out / relative
         if not file.is_file():
             found.append((relative, "missing"))
-        elif _sha256(file) != digest:
+        elif sha256_of(file) != digest:
             found.append((relative, "altered"))
     return found
 
@@ -155,7 +155,8 @@ def check(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return content
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file (hex), read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1 << 20):

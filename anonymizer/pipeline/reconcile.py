@@ -9,24 +9,15 @@ error naming its relative path, and nothing is read until it is resolved.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 from anonymizer.errors import ManifestError
+from anonymizer.evidence.manifest import sha256_of
 from anonymizer.pipeline.layout import path_key
 from anonymizer.pipeline.state import StateStore
 
 SHOWN = 5  # altered paths named in the message
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def reconcile(out_dir: Path, state: StateStore, check: bool = False) -> int:
