@@ -160,6 +160,21 @@ class StorageError(AnonymizerError):
     code = "storage"
 
 
+_SQLITE_STORAGE = {10: "EIO", 13: "ENOSPC", 8: "EROFS"}  # SQLITE_IOERR, SQLITE_FULL, SQLITE_READONLY
+
+
+def sqlite_storage_fault(exc: BaseException, where: str) -> StorageError | None:
+    """The :class:`StorageError` for an SQLite error that is its storage's fault, else None.
+
+    ``where``: what the database is ("the state", "the vault"); the message names the
+    fault's errno-like name only, never a path.
+    """
+    name = _SQLITE_STORAGE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+    if name is None:
+        return None
+    return StorageError(f"{where}'s storage failed ({name}); free space or fix the mount, then run the same command")
+
+
 class InputError(AnonymizerError):
     """One input file cannot be de-identified; ``reason`` is a stable code.
 

@@ -81,7 +81,8 @@ class Migrations:
                 db.execute(f"PRAGMA user_version = {migration.version}")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                    db.execute("ROLLBACK")
                 raise
             applied.append(migration.name)
         return applied

@@ -161,6 +161,22 @@ def test_5_a_read_only_out_stops_the_run_and_resumes_when_writable(tmp_path: Pat
         assert len(list(out.rglob("*.dcm"))) == 20
 
 
+@pytest.mark.parametrize("where", ["state", "vault"])
+def test_5_a_full_disk_under_the_state_or_the_vault_is_a_storage_fault(tmp_path: Path, key_file: Path, where) -> None:
+    write_flat_corpus(tmp_path / "in", 300)
+    with tmpfs(tmp_path / "small", "64k") as small:
+        state = small / "state" if where == "state" else tmp_path / "state"
+        vault = small / "vault.db" if where == "vault" else tmp_path / "vault.db"
+        args = ("--key-file", key_file, "--vault", vault, "--state", state)
+        full = process("run", tmp_path / "in", tmp_path / "out", *args, "--log-format", "json")
+        assert full.returncode == 1, full.stderr
+        assert full.stderr.count("\n") == 1 and '"storage"' in full.stderr and "Traceback" not in full.stderr
+        assert f"the {where}'s storage failed" in full.stderr
+        remount(small, "size=100m")
+        assert process("run", tmp_path / "in", tmp_path / "out", *args).returncode == 0
+        assert len(list((tmp_path / "out").rglob("*.dcm"))) == 300
+
+
 # 6 ----------------------------------------------------------------------------------------
 
 

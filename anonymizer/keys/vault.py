@@ -43,7 +43,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
+from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError, sqlite_storage_fault
 from anonymizer.keys.schema import MIGRATIONS
 from anonymizer.keys.secret import Secret
 
@@ -85,8 +85,8 @@ def _guarded() -> Iterator[None]:
     """sqlite3's and cryptography's errors as a :class:`VaultError` (their messages dropped)."""
     try:
         yield
-    except sqlite3.DatabaseError:
-        raise VaultError("the vault file is damaged or not a vault (SQLite error)") from None
+    except sqlite3.DatabaseError as exc:
+        raise sqlite_storage_fault(exc, "the vault") or VaultError("the vault file is damaged or not a vault") from None
     except InvalidTag:
         raise VaultError("a vault entry failed authentication (tampered or damaged)") from None
 

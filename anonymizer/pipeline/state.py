@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from anonymizer.errors import StateError
+from anonymizer.errors import StateError, sqlite_storage_fault
 from anonymizer.keys.vault import CACHE_KIB
 from anonymizer.pipeline.schema import MIGRATIONS
 
@@ -182,9 +182,10 @@ class StateStore:
         except ValueError:
             self._release()
             raise StateError("the state was written by a newer version of anonymizer-dicom") from None
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
             self._release()
-            raise StateError("the state database is damaged; give --state a new folder") from None
+            damaged = StateError("the state database is damaged; give --state a new folder")
+            raise sqlite_storage_fault(exc, "the state") or damaged from None
         except StateError:
             self._release()
             raise
@@ -338,15 +339,15 @@ class StateStore:
             if self._log is not None:
                 self._log.flush()
             self._db.execute("BEGIN")
-        except sqlite3.DatabaseError:
-            raise StateError("the state database cannot be written (damaged, or its disk is full)") from None
+        except sqlite3.DatabaseError as exc:
+            raise sqlite_storage_fault(exc, "the state") or StateError("the state database is damaged") from None
 
     def close(self) -> None:
         """Commit, close, release the locks."""
         try:
             self._db.execute("COMMIT")
-        except sqlite3.DatabaseError:
-            raise StateError("the state database cannot be written (damaged, or its disk is full)") from None
+        except sqlite3.DatabaseError as exc:
+            raise sqlite_storage_fault(exc, "the state") or StateError("the state database is damaged") from None
         finally:
             self._release()
 
