@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -47,3 +48,18 @@ def test_the_command_line_starts_without_the_gateway_and_loads_it_when_asked() -
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]
+
+
+def test_only_the_dicom_package_reads_and_writes_bytes_with_pydicom_internals() -> None:
+    """pydicom's reader, writer and byte buffers are used in ``anonymizer/dicom`` only."""
+    internals = {"pydicom.filereader", "pydicom.filewriter", "pydicom.filebase"}
+    package = Path(__file__).resolve().parent.parent / "anonymizer"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "dicom":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(package)}: {n}" for n in names if n in internals]
+    assert offenders == []

@@ -18,7 +18,9 @@ import struct
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from anonymizer.dicom import vr as vrs
@@ -170,3 +172,20 @@ def _match_encoding(ds: FileDataset) -> None:
     if any(isinstance(e, RawDataElement) and e.VR is None for e in ds._dict.values()):
         for _ in ds.iterall():  # converting looks each VR up in the data dictionary
             pass
+
+
+def raw_elements(ds: Dataset, implicit: bool, little: bool) -> dict[BaseTag, RawDataElement]:
+    """``ds``'s elements encoded once as raw elements in one encoding (safe to share).
+
+    Raises
+    ------
+    RuntimeError
+        When an element does not read back raw (an undefined length).
+    """
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, ds)
+    parsed = read_dataset(io.BytesIO(fp.getvalue()), implicit, little)._dict
+    if not all(isinstance(e, RawDataElement) for e in parsed.values()):
+        raise RuntimeError("elements did not read back raw")
+    return parsed  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
+from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID
 
 from anonymizer.dicom import vr as vrs
@@ -227,3 +228,8 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
     if last_is_raw and not deflated and end != size:
         raise InputError("truncated")
     return ds
+
+
+def read_meta(path: Path) -> FileDataset:
+    """The file meta group of a Part 10 file (pydicom's errors propagate)."""
+    return read_file_meta_info(path)  # type: ignore[return-value]

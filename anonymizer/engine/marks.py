@@ -13,17 +13,13 @@ its structural elements with our implementation's identity.
 
 from __future__ import annotations
 
-import io
-
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
 from anonymizer import standard
+from anonymizer.dicom.encoder import raw_elements
 from anonymizer.engine.plan import Plan
 from anonymizer.engine.verdict import meets_basic
 from anonymizer.version import __version__
@@ -67,13 +63,7 @@ def marking(plan: Plan) -> Dataset:
 
 def encoded(plan: Plan, implicit: bool, little: bool) -> dict[BaseTag, RawDataElement]:
     """The marking elements as raw elements in one encoding (immutable, safe to share)."""
-    fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = implicit, little
-    write_dataset(fp, marking(plan))
-    parsed = read_dataset(io.BytesIO(fp.getvalue()), implicit, little)._dict
-    if not all(isinstance(e, RawDataElement) for e in parsed.values()):  # defined lengths read raw
-        raise RuntimeError("marking elements did not read back raw")
-    return parsed  # type: ignore[return-value]
+    return raw_elements(marking(plan), implicit, little)
 
 
 def mark(ds: Dataset, plan: Plan) -> None:

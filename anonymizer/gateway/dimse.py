@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_file_meta_info
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -39,6 +38,7 @@ from pynetdicom import AE, _config, build_context
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 
+from anonymizer.dicom.reader import read_meta
 from anonymizer.errors import GatewayError
 from anonymizer.gateway.destination import DimseDestination
 from anonymizer.gateway.outcome import Outcome
@@ -150,7 +150,7 @@ class _File:
 
 def _read_meta(path: Path) -> _File:
     try:
-        meta = read_file_meta_info(path)
+        meta = read_meta(path)
         item = _File(path, str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID))
     except Exception as exc:  # missing file, no DICM, missing elements
         return _File(path, error=f"unreadable file meta ({type(exc).__name__})")
