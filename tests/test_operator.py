@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import stat
@@ -125,10 +126,17 @@ def test_2_the_systemd_unit_accepts_what_a_stop_means() -> None:
 
 
 def test_3_every_exit_code_is_documented() -> None:
-    helped = cli("--help").stdout + cli("run", "--help").stdout
+    """Every exit code a command can end with has a row in the README's table and a mention in --help."""
+    from anonymizer.cli import EXIT_CODES, EXIT_OK, EXIT_SIGNAL
+
+    codes = {EXIT_OK, *EXIT_CODES.values(), *EXIT_SIGNAL.values()}
     readme = (ROOT / "README.md").read_text()
-    for code in ("0", "1", "2", "3", "129", "130", "143"):
-        assert code in helped and f"{code} " in readme
+    table = readme[readme.index("Exit codes (every command") :].split("\n\n", 2)[1]
+    rows = {int(n) for line in table.splitlines()[2:] for n in re.findall(r"\d+", line.split("|")[1])}
+    assert rows == codes
+    helped = " ".join((cli("--help").stdout + cli("run", "--help").stdout).split())
+    mentioned = {int(n) for n in re.findall(r"(?<!\w)(\d+)(?=[ /,])", helped[helped.index("Exit codes") :])}
+    assert codes <= mentioned, sorted(codes - mentioned)
 
 
 # 4 logs a machine can read --------------------------------------------------------------------
@@ -207,6 +215,14 @@ def test_7_failures_quarantine_and_vault_audit(tmp_path: Path, key_file: Path) -
     audit = cli("vault", "audit", "--key-file", key_file, "--json")
     assert audit.exit_code == 0 and [r["command"] for r in _json_lines(audit.stdout)] == ["export patient-ids"]
     assert "SNT" not in audit.stdout
+
+
+def test_7_a_quarantine_inside_in_or_out_is_refused_before_any_file(tmp_path: Path, key_file: Path) -> None:
+    in_dir = _corpus(tmp_path / "in")
+    for inside in (in_dir / "q", tmp_path / "out" / "q"):
+        refused = process("run", in_dir, tmp_path / "out", "--key-file", key_file, "--quarantine", inside)
+        assert refused.returncode == 2 and "quarantine" in refused.stderr, refused.stderr
+        assert not inside.exists() and not list((tmp_path / "out").rglob("*.dcm"))
 
 
 # 8 caught at check time --------------------------------------------------------------------
