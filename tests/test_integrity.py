@@ -88,6 +88,22 @@ def test_2_deleted_outputs_are_made_again_and_altered_ones_stop_the_run(
     assert cli("verify", empty).exit_code == 1  # nothing verified is not clean
 
 
+def test_2_check_finds_an_output_altered_behind_the_same_size_and_mtime(
+    corpus: Path, tmp_path: Path, key_file: Path
+) -> None:
+    out = tmp_path / "out"
+    assert run(corpus, out, key_file).exit_code == 0
+    altered = sorted(out.rglob("*.dcm"))[0]
+    stat = altered.stat()
+    data = bytearray(altered.read_bytes())
+    data[-1] ^= 0xFF  # same size
+    altered.write_bytes(bytes(data))
+    os.utime(altered, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    assert run(corpus, out, key_file).exit_code == 0  # size+mtime: not hashed by default
+    stopped = run(corpus, out, key_file, "--check")
+    assert stopped.exit_code == 1 and altered.relative_to(out).as_posix() in stopped.stderr
+
+
 # 3 ----------------------------------------------------------------------------------------
 
 
