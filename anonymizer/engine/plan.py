@@ -207,7 +207,23 @@ class Plan:
         return {**self.__dict__, "_memo": {}, "_decisions": {}}
 
     def memo(self, kind: str, key: Any, build: Callable[[], T]) -> T:
-        """``build()`` remembered under ``(kind, key)`` in this process (keys are structure, never values)."""
+        """``build()`` remembered under ``(kind, key)`` in this process (keys are structure, never values).
+
+        Parameters
+        ----------
+        kind : str
+            The table the value belongs to (``conform``, ``marks``, ...).
+        key : hashable
+            What the value depends on, within ``kind`` (tags, VRs, SOP classes; never a value).
+        build : callable
+            Makes the value, called without arguments when none is remembered.
+
+        Returns
+        -------
+        object
+            The remembered value, or the one ``build()`` returns (a None is built again
+            each time).
+        """
         table = self._memo.setdefault(kind, {})
         found = table.get(key)
         if found is None:
@@ -215,7 +231,14 @@ class Plan:
         return found
 
     def lookup_records(self) -> list[tuple[str, str, str]]:
-        """The pairs of every ``lookup`` crosswalk, as vault records."""
+        """The pairs of every ``lookup`` crosswalk, as vault records.
+
+        Returns
+        -------
+        list of (str, str, str)
+            ``(namespace, token, original)``: the namespace is the rule's ``namespace``, else
+            the attribute's keyword (or its tag); the token is the crosswalk's new value.
+        """
         records = []
         for bound, rule in zip(self._bounds, self.profile.rules, strict=True):
             if isinstance(bound.action, Lookup) and rule.selector.tag is not None:
@@ -297,6 +320,12 @@ class Plan:
             The lower-case private creator of a private element.
         iod : str or None
             The object's IOD key (combined codes are resolved for it).
+
+        Returns
+        -------
+        Bound
+            The action to apply and its origin (a rule's profile file:line, or the policy
+            or default that decided).
         """
         where = stack if self._path_scoped else bool(stack)
         key = (tag, vr, mode, where, creator, iod)
@@ -369,7 +398,15 @@ class Plan:
         Parameters
         ----------
         sop_class_uid : str or None
-            Resolve combined codes for this SOP class (None: the strictest Type of any IOD).
+            Resolve combined codes for this SOP class (None, or a class the tables do not
+            know: the strictest Type of any IOD).
+
+        Yields
+        ------
+        tuple of (str, str, str, str)
+            ``(tag, keyword, action, origin)``; besides a tag, ``tag`` can be a mask, a
+            sequence path, a private ``(gggg,xxee)@creator``, ``VR xx`` or ``other public``
+            (the keyword then a description or empty).
         """
         iod = standard.iod_for_sop_class(sop_class_uid) if sop_class_uid else None
         seen: set[int] = set()

@@ -272,7 +272,20 @@ class Verification:
         return not self.findings and self.files > 0 and self.inputs.unreadable == 0
 
     def as_dict(self, findings: bool = True) -> dict[str, object]:
-        """A PHI-free summary (for JSON output, the manifest and reports)."""
+        """A PHI-free summary (for JSON output, the manifest and reports).
+
+        Parameters
+        ----------
+        findings : bool
+            Add the list of findings (file, path and kind of each; never a value).
+
+        Returns
+        -------
+        dict of str to object
+            ``mode``, ``files``, ``identifiers``, ``seconds``, ``clean`` and
+            ``findings_by_kind``; ``inputs`` (read, failed in the run, unreadable) when
+            verifying against inputs; ``findings`` when asked.
+        """
         kinds: dict[str, int] = defaultdict(int)
         for finding in self.findings:
             kinds[finding.kind] += 1
@@ -326,6 +339,13 @@ def verify(
     -------
     Verification
         ``clean`` only when nothing was found in at least one file and every input was read.
+
+    Raises
+    ------
+    ValueError
+        ``inputs`` given without ``plan``.
+    RuntimeError
+        ``pixels`` asked for, but text detection cannot run here (the message says what to install).
     """
     started, out = time.monotonic(), Path(out_dir)
     listed = _manifest_findings(out)

@@ -16,7 +16,19 @@ class MemoryVault:
         self._entries: dict[tuple[str, str], str] = {}
 
     def add(self, records: Iterable[Record]) -> None:
-        """Record every ``(namespace, token, original)``; all or nothing on a collision."""
+        """Record every ``(namespace, token, original)``; all or nothing on a collision.
+
+        Parameters
+        ----------
+        records : iterable of (str, str, str)
+            ``(namespace, token, original)`` triples.
+
+        Raises
+        ------
+        TokenCollisionError
+            A token already stands for another original in its namespace (recorded
+            earlier or in this batch): none of ``records`` is recorded.
+        """
         staged: dict[tuple[str, str], str] = {}
         for namespace, token, original in records:
             key = (namespace, token)
@@ -30,7 +42,20 @@ class MemoryVault:
         """Nothing to do in memory."""
 
     def reveal(self, namespace: str, token: str) -> str | None:
-        """The original behind ``token``, or None."""
+        """The original behind ``token``.
+
+        Parameters
+        ----------
+        namespace : str
+            The token's namespace.
+        token : str
+            The value as it appears in the output.
+
+        Returns
+        -------
+        str or None
+            The original, or None when the token was never added.
+        """
         return self._entries.get((namespace, token))
 
     def close(self) -> None:

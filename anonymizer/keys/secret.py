@@ -64,21 +64,75 @@ class Subkeys:
     fingerprint: str = ""
 
     def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:
-        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the ``purpose`` subkey."""
+        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the ``purpose`` subkey.
+
+        Parameters
+        ----------
+        purpose : str
+            ``token``, ``uid`` or ``date`` (another raises KeyError).
+        namespace : str
+            Separates the values of one purpose (an attribute keyword, ``UID``, ...).
+        value : bytes
+            What is keyed.
+
+        Returns
+        -------
+        bytes
+            The 32-byte digest.
+        """
         return _digest(self.keys[purpose], namespace, value)
 
     def token(self, namespace: str, value: str, length: int = 16) -> str:
-        """Upper-case base32 token (A-Z, 2-7) of ``length`` characters (at most 52)."""
+        """Upper-case base32 token (A-Z, 2-7) of ``length`` characters (at most 52).
+
+        Parameters
+        ----------
+        namespace : str
+            Separates token spaces: equal values in two namespaces give unrelated tokens.
+        value : str
+            The original (UTF-8 encoded before keying).
+        length : int
+            The token's length, at most 52.
+
+        Returns
+        -------
+        str
+            The same token for the same subkeys, namespace and value.
+        """
         raw = self.digest("token", namespace, value.encode("utf-8"))
         return base64.b32encode(raw).decode("ascii")[:length]
 
     def uid(self, original: str) -> str:
-        """``2.25.<integer>`` from 128 bits of HMAC of the original UID (at most 44 chars)."""
+        """``2.25.<integer>`` from 128 bits of HMAC of the original UID (at most 44 chars).
+
+        Parameters
+        ----------
+        original : str
+            The original UID (surrounding whitespace ignored, non-ASCII characters as ``?``).
+
+        Returns
+        -------
+        str
+            The new UID, the same for the same subkeys and original.
+        """
         raw = self.digest("uid", "UID", original.strip().encode("ascii", "replace"))
         return "2.25." + str(int.from_bytes(raw[:16], "big"))
 
     def day_offset(self, patient: str, low: int, high: int) -> int:
-        """A per-patient day offset in ``[low, high]``, keyed on ``patient``."""
+        """A per-patient day offset in ``[low, high]``, keyed on ``patient``.
+
+        Parameters
+        ----------
+        patient : str
+            What names the patient (the engine passes the PatientID's token).
+        low, high : int
+            The inclusive bounds of the offset, in days (``low <= high``).
+
+        Returns
+        -------
+        int
+            The offset, the same for the same subkeys and patient.
+        """
         raw = self.digest("date", "PatientID", patient.encode("utf-8"))
         return low + int.from_bytes(raw[:8], "big") % (high - low + 1)
 
@@ -126,11 +180,29 @@ class Secret:
         object.__setattr__(self, "_worker", Subkeys({p: subkeys[p] for p in WORKER}, self.project, self.fingerprint))
 
     def derivation_subkeys(self) -> dict[str, bytes]:
-        """The subkeys that make pseudonyms, UIDs and date offsets (for a vault keyring)."""
+        """The subkeys that make pseudonyms, UIDs and date offsets (for a vault keyring).
+
+        Returns
+        -------
+        dict of str to bytes
+            The ``token``, ``uid``, ``date`` and ``mac`` subkeys (32 bytes each).
+        """
         return {p: self._subkeys[p] for p in DERIVATION}
 
     def subkey(self, purpose: str) -> bytes:
-        """The derived subkey for ``purpose`` (token, uid, date, vault, mac, fingerprint)."""
+        """The derived subkey for ``purpose``.
+
+        Parameters
+        ----------
+        purpose : str
+            ``token``, ``uid``, ``date``, ``vault``, ``mac`` or ``fingerprint`` (another
+            raises KeyError).
+
+        Returns
+        -------
+        bytes
+            The 32-byte subkey (from ``derived`` when given, for the derivation purposes).
+        """
         return self._subkeys[purpose]
 
     @property
@@ -153,19 +225,70 @@ class Secret:
         return hmac.new(self.subkey("fingerprint"), b"fingerprint", hashlib.sha256).hexdigest()[:16]
 
     def digest(self, purpose: str, namespace: str, value: bytes) -> bytes:
-        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the purpose's subkey."""
+        """HMAC-SHA256 of ``namespace || 0x00 || value`` under the purpose's subkey.
+
+        Parameters
+        ----------
+        purpose : str
+            A purpose of :meth:`subkey`.
+        namespace : str
+            Separates the values of one purpose.
+        value : bytes
+            What is keyed.
+
+        Returns
+        -------
+        bytes
+            The 32-byte digest.
+        """
         return _digest(self.subkey(purpose), namespace, value)
 
     def token(self, namespace: str, value: str, length: int = 16) -> str:
-        """See :meth:`Subkeys.token`."""
+        """Upper-case base32 token of ``value``, as :meth:`Subkeys.token`.
+
+        Parameters
+        ----------
+        namespace : str
+            Separates token spaces.
+        value : str
+            The original.
+        length : int
+            The token's length (at most 52).
+
+        Returns
+        -------
+        str
+        """
         return self.subkeys.token(namespace, value, length)
 
     def uid(self, original: str) -> str:
-        """See :meth:`Subkeys.uid`."""
+        """The ``2.25.<integer>`` UID for ``original``, as :meth:`Subkeys.uid`.
+
+        Parameters
+        ----------
+        original : str
+            The original UID.
+
+        Returns
+        -------
+        str
+        """
         return self.subkeys.uid(original)
 
     def day_offset(self, patient: str, low: int, high: int) -> int:
-        """See :meth:`Subkeys.day_offset`."""
+        """The patient's day offset in ``[low, high]``, as :meth:`Subkeys.day_offset`.
+
+        Parameters
+        ----------
+        patient : str
+            What names the patient.
+        low, high : int
+            The inclusive bounds, in days.
+
+        Returns
+        -------
+        int
+        """
         return self.subkeys.day_offset(patient, low, high)
 
 

@@ -57,13 +57,45 @@ SETTLED_MEMORY = 65536  # records remembered as settled (bounded: memory stays f
 class Vault(Protocol):
     """Stores reversible tokens. ``add`` checks and stages; ``commit`` makes durable."""
 
-    def add(self, records: Iterable[Record]) -> None: ...
+    def add(self, records: Iterable[Record]) -> None:
+        """Check ``records`` against what is stored and stage them; all or nothing.
 
-    def commit(self) -> None: ...
+        Parameters
+        ----------
+        records : iterable of (str, str, str)
+            ``(namespace, token, original)`` triples.
 
-    def reveal(self, namespace: str, token: str) -> str | None: ...
+        Raises
+        ------
+        TokenCollisionError
+            A token already stands for another original in its namespace.
+        """
+        ...
 
-    def close(self) -> None: ...
+    def commit(self) -> None:
+        """Make what was added since the last commit durable."""
+        ...
+
+    def reveal(self, namespace: str, token: str) -> str | None:
+        """The original behind a token.
+
+        Parameters
+        ----------
+        namespace : str
+            The token's namespace (an attribute keyword, ``UID``, a lookup's namespace).
+        token : str
+            The value as it appears in the output.
+
+        Returns
+        -------
+        str or None
+            The original, or None when the vault does not know the token.
+        """
+        ...
+
+    def close(self) -> None:
+        """Commit what was added and release the store."""
+        ...
 
 
 def _now() -> str:
@@ -240,13 +272,20 @@ class SqliteVault:
     def add(self, records: Iterable[Record]) -> None:
         """Check ``records`` for collisions and write them into the open transaction; all or nothing.
 
+        Parameters
+        ----------
+        records : iterable of (str, str, str)
+            ``(namespace, token, original)`` triples; the originals are stored encrypted.
+
         Raises
         ------
         TokenCollisionError
             A token already stands for another original (committed, by any run, or in
             this batch).
         VaultError
-            The vault cannot be written (damaged, re-keyed meanwhile).
+            The vault cannot be written (open read-only, damaged, re-keyed meanwhile).
+        StorageError
+            The vault's storage failed (full, read-only, I/O error).
         """
         if self.readonly:
             raise VaultError("the vault is open read-only")
@@ -300,7 +339,27 @@ class SqliteVault:
         return plain.decode("utf-8")
 
     def reveal(self, namespace: str, token: str) -> str | None:
-        """The original behind ``token`` in ``namespace``, or None; the use is audited."""
+        """The original behind ``token`` in ``namespace``; the use is audited (unless read-only).
+
+        Parameters
+        ----------
+        namespace : str
+            The token's namespace (an attribute keyword, ``UID``, a lookup's namespace).
+        token : str
+            The value as it appears in the output.
+
+        Returns
+        -------
+        str or None
+            The original, or None when this project's entries do not hold the token.
+
+        Raises
+        ------
+        VaultError
+            The vault file is damaged, or the entry fails authentication (tampered).
+        StorageError
+            The vault's storage failed (full, read-only, I/O error).
+        """
         with _guarded():
             row = self._db.execute(
                 "SELECT nonce, ciphertext FROM entries WHERE project = ? AND namespace = ? AND token = ?",
@@ -310,7 +369,29 @@ class SqliteVault:
             return None if row is None else self._open(namespace, token, bytes(row[0]), bytes(row[1]))
 
     def export(self, what: str) -> Iterator[tuple[str, str, str]]:
-        """``(namespace, original, token)`` for ``patient-ids``, ``uids`` or ``all``."""
+        """Every entry of this project in a namespace set, decrypted; the export is audited.
+
+        A generator: nothing is read until iteration starts; then every chosen entry is
+        decrypted (and, unless read-only, the export audited) before the first is yielded.
+
+        Parameters
+        ----------
+        what : str
+            ``patient-ids`` (namespace PatientID), ``uids`` (namespace UID) or ``all``
+            (another name raises KeyError).
+
+        Yields
+        ------
+        tuple of (str, str, str)
+            ``(namespace, original, token)``, ordered by namespace and token.
+
+        Raises
+        ------
+        VaultError
+            The vault file is damaged, or an entry fails authentication (tampered).
+        StorageError
+            The vault's storage failed (full, read-only, I/O error).
+        """
         namespaces = EXPORTS[what]
         with _guarded():
             rows = self._db.execute(
@@ -323,7 +404,18 @@ class SqliteVault:
         yield from opened
 
     def stats(self) -> dict[str, int]:
-        """Entries per namespace for this project (no values)."""
+        """Entries per namespace for this project (no values).
+
+        Returns
+        -------
+        dict of str to int
+            The number of entries in each namespace, sorted by namespace.
+
+        Raises
+        ------
+        VaultError
+            The vault file is damaged.
+        """
         with _guarded():
             rows = self._db.execute(
                 "SELECT namespace, COUNT(*) FROM entries WHERE project = ? GROUP BY namespace ORDER BY namespace",
@@ -332,17 +424,48 @@ class SqliteVault:
         return {str(n): int(c) for n, c in rows}
 
     def audit_log(self) -> list[tuple[str, str, int, str]]:
-        """Every audited use: (time, command, count, key fingerprint)."""
+        """Every audited use of the vault (every project's).
+
+        Returns
+        -------
+        list of (str, str, int, str)
+            ``(time, command, count, key fingerprint)``: the UTC time, ``reveal``,
+            ``export <what>`` or ``rotate``, the entries concerned, the key used.
+
+        Raises
+        ------
+        VaultError
+            The vault file is damaged.
+        """
         with _guarded():
             return [tuple(r) for r in self._db.execute("SELECT at, command, count, fingerprint FROM audit")]
 
     def rotate(self, new: Secret) -> int:
-        """Re-encrypt every entry, keyring and the key check under ``new``; return entries.
+        """Re-encrypt every entry, keyring and the key check under ``new``.
 
         Runs in one exclusive transaction (a run sharing the vault waits, and afterwards
         refuses to write under the old key). Pseudonyms, UIDs and date shifts do not
         change: the keyrings keep the original derivation subkeys, now wrapped under the
         new key. Afterwards the old key no longer opens the vault.
+
+        Parameters
+        ----------
+        new : Secret
+            The new key (only its vault subkey is used; the rotation is audited under its
+            fingerprint).
+
+        Returns
+        -------
+        int
+            The number of entries re-encrypted, of every project in the vault.
+
+        Raises
+        ------
+        VaultError
+            The vault file is damaged, or an entry or keyring fails authentication
+            (tampered): the rotation is rolled back.
+        StorageError
+            The vault's storage failed (full, read-only, I/O error): the rotation is rolled back.
         """
         old_aead, new_aead = self._aead(self._key), self._aead(new)
         with _guarded():

@@ -256,12 +256,25 @@ class Job:
     # --- running ------------------------------------------------------------------------
 
     def config(self) -> WorkerConfig:
-        """What every worker gets: the compiled plan, the subkeys (never the key), the layout."""
+        """What every worker gets: the compiled plan, the subkeys (never the key), the layout.
+
+        Returns
+        -------
+        WorkerConfig
+            With OUT, or no OUT for a dry run, and the options' resource limits.
+        """
         out = None if self.options.dry_run else self.out_dir
         return WorkerConfig(self.plan, self.secret.subkeys, self.layout, out, self.options.limits)
 
     def count_inputs(self) -> int:
-        """The number of files under IN (a directory walk)."""
+        """The number of inputs under IN (a directory walk; nothing is read).
+
+        Returns
+        -------
+        int
+            The inputs a run goes over; OUT's files and walk problems (broken links, loops)
+            are not counted.
+        """
         return sum(1 for _ in discover(self.in_dir, self.out_dir))
 
     def run(self, on_result: Callable[[FileResult], None] = lambda r: None) -> JobResult:
@@ -312,6 +325,34 @@ class Job:
         """De-identify the inputs under ``folder`` (IN, or a folder inside it) and commit; no manifest.
 
         The gateway calls this once per settled study, then :meth:`write_manifest`.
+
+        Parameters
+        ----------
+        folder : Path
+            The inputs to process: IN, a folder inside it, or one file.
+        on_result : callable
+            Called with each file's :class:`~anonymizer.pipeline.worker.FileResult`, in input
+            order; what it raises propagates (the job still commits on exit).
+        summary : RunSummary or None
+            Counts to add to (default: new ones).
+
+        Returns
+        -------
+        RunSummary
+            ``summary`` (or the new counts), filled in.
+
+        Raises
+        ------
+        RuntimeError
+            When called outside the job's with-block.
+        StorageError
+            OUT's, the state's or the vault's storage failed: the run stops; the same command resumes.
+        ProfileError
+            A ``lookup`` crosswalk gives two originals one pseudonym.
+        VaultError
+            The vault cannot be written (damaged, or re-keyed while this run uses it).
+        ClusterError
+            With ``options.dask``: the cluster cannot be started or reached.
         """
         if self.vault is None or self.state is None:
             raise RuntimeError("a Job runs inside its with-block")
@@ -320,7 +361,25 @@ class Job:
         )
 
     def write_manifest(self, summary: RunSummary, started: str) -> Path:
-        """Write OUT's manifest for everything the state records (``summary``: this run's counts)."""
+        """Write OUT's manifest for everything the state records.
+
+        Parameters
+        ----------
+        summary : RunSummary
+            This run's counts (the manifest records them).
+        started : str
+            When the run started, as the manifest writes times (ISO 8601, UTC, seconds).
+
+        Returns
+        -------
+        Path
+            The manifest written in OUT.
+
+        Raises
+        ------
+        StorageError
+            OUT's storage failed (full, read-only).
+        """
         return self._publish(self._manifest(summary, started))
 
     def _manifest(self, summary: RunSummary, started: str) -> dict[str, Any]:

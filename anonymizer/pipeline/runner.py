@@ -92,6 +92,13 @@ class RunSummary:
     complete: bool = False  # the run went over every input
 
     def add(self, result: FileResult) -> None:
+        """Count one file's result: done (with its elements per action and group), failed or skipped by reason.
+
+        Parameters
+        ----------
+        result : FileResult
+            The file's settled result.
+        """
         if result.status == "done":
             self.done += 1
             self.actions.update(result.counts)
@@ -104,7 +111,15 @@ class RunSummary:
                 self.earlier_failures += 1
 
     def as_dict(self) -> dict[str, Any]:
-        """Counts only: done, skipped and failed by reason, elements per action and group."""
+        """Counts only: done, skipped and failed by reason, elements per action and group.
+
+        Returns
+        -------
+        dict of str to object
+            ``done``, ``skipped``, ``failed``, ``earlier_failures``, ``removed``, ``actions``
+            and ``groups`` (the by-reason and per-action counts as dicts sorted by key); no
+            value and no path.
+        """
         return {
             "done": self.done,
             "skipped": dict(sorted(self.skipped.items())),
