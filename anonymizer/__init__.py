@@ -35,9 +35,10 @@ from anonymizer.evidence.report import render_report
 from anonymizer.evidence.verify import Finding, Verification, verify
 from anonymizer.keys.memory import MemoryVault
 from anonymizer.keys.secret import Secret, Subkeys, generate_key_file, load_key_file
-from anonymizer.keys.vault import SqliteVault, Vault
-from anonymizer.pipeline.job import Job, JobResult, run_folder
-from anonymizer.pipeline.runner import RunOptions, RunSummary
+from anonymizer.keys.store import Vault
+from anonymizer.keys.vault import SqliteVault
+from anonymizer.pipeline.job import Job, run_folder
+from anonymizer.pipeline.runner import JobResult, RunOptions, RunSummary
 from anonymizer.pipeline.worker import FileResult
 from anonymizer.profile.loader import Profile, Rule, load_profile
 from anonymizer.version import __version__

@@ -13,7 +13,8 @@ from anonymizer.cli import guarded, main
 from anonymizer.cli.options import key_option, load_secret, project_option, vault_option, vault_path_for
 from anonymizer.errors import FolderError, KeyFileError
 from anonymizer.keys.secret import load_key_file
-from anonymizer.keys.vault import EXPORTS, SqliteVault
+from anonymizer.keys.store import EXPORTS
+from anonymizer.keys.vault import SqliteVault
 
 
 def _open(vault_path: Path | None, key_file: Path | None, project: str | None, readonly: bool = False) -> SqliteVault:

@@ -21,8 +21,9 @@ from anonymizer.dicom import rawtext, walk
 from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import dictionary_vr
 from anonymizer.engine import marks
+from anonymizer.engine.bound import CLEAN_PRIVATE_MEANING, KEEP_VOCABULARY, Bound, default
 from anonymizer.engine.hierarchy import patient_key
-from anonymizer.engine.plan import CLEAN_PRIVATE_MEANING, KEEP_VOCABULARY, Bound, Plan, default
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import InputError
 from anonymizer.keys.secret import Secret, Subkeys
 from anonymizer.profile.actions import FileContext

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from anonymizer.errors import TokenCollisionError
-
-Record = tuple[str, str, str]
+from anonymizer.keys.store import Record
 
 
 class MemoryVault:

@@ -29,101 +29,29 @@ token two originals either.
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError, sqlite_storage_fault
+from anonymizer.errors import KeyFileError, TokenCollisionError, VaultError
+from anonymizer.keys.reading import AuditedReading
 from anonymizer.keys.schema import MIGRATIONS
 from anonymizer.keys.secret import Secret
+from anonymizer.keys.store import Record, associated_data, guarded, seal, utc_now
 
-Record = tuple[str, str, str]
 _CHECK = b"anonymizer-dicom vault key check v1"
-EXPORTS = {"patient-ids": ("PatientID",), "uids": ("UID",), "all": None}
 CACHE_KIB = 512  # SQLite page cache per connection (the default, 2 MiB, grows RSS with the vault)
 SETTLED_MEMORY = 65536  # records remembered as settled (bounded: memory stays flat)
 
 
-class Vault(Protocol):
-    """Stores reversible tokens. ``add`` checks and stages; ``commit`` makes durable."""
-
-    def add(self, records: Iterable[Record]) -> None:
-        """Check ``records`` against what is stored and stage them; all or nothing.
-
-        Parameters
-        ----------
-        records : iterable of (str, str, str)
-            ``(namespace, token, original)`` triples.
-
-        Raises
-        ------
-        TokenCollisionError
-            A token already stands for another original in its namespace.
-        """
-        ...
-
-    def commit(self) -> None:
-        """Make what was added since the last commit durable."""
-        ...
-
-    def reveal(self, namespace: str, token: str) -> str | None:
-        """The original behind a token.
-
-        Parameters
-        ----------
-        namespace : str
-            The token's namespace (an attribute keyword, ``UID``, a lookup's namespace).
-        token : str
-            The value as it appears in the output.
-
-        Returns
-        -------
-        str or None
-            The original, or None when the vault does not know the token.
-        """
-        ...
-
-    def close(self) -> None:
-        """Commit what was added and release the store."""
-        ...
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _aad(project: str, namespace: str, token: str) -> bytes:
-    return "\x00".join((project, namespace, token)).encode("utf-8")
-
-
-def _seal(aead: AESGCM, plain: bytes, aad: bytes) -> tuple[bytes, bytes]:
-    """``(nonce, ciphertext)`` with a fresh random 96-bit nonce."""
-    nonce = os.urandom(12)
-    return nonce, aead.encrypt(nonce, plain, aad)
-
-
-@contextmanager
-def _guarded() -> Iterator[None]:
-    """sqlite3's and cryptography's errors as a :class:`VaultError` (their messages dropped)."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        raise sqlite_storage_fault(exc, "the vault") or VaultError("the vault file is damaged or not a vault") from None
-    except InvalidTag:
-        raise VaultError("a vault entry failed authentication (tampered or damaged)") from None
-
-
-class SqliteVault:
+class SqliteVault(AuditedReading):
     """The vault in one SQLite file; a context manager that commits and closes.
 
     Opening checks the file's integrity (``PRAGMA quick_check``) and schema version,
@@ -167,7 +95,7 @@ class SqliteVault:
         self._writing = False
         # records this instance checked or wrote (any other writer sees them and must agree)
         self._settled: dict[Record, None] = {}
-        with _guarded():
+        with guarded():
             self._db = self._connect()
             try:
                 self.secret = self._open_keyring(secret)
@@ -218,7 +146,7 @@ class SqliteVault:
             if self.readonly:
                 raise VaultError("the vault is empty")
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO meta VALUES ('check', ?)", (b"".join(_seal(aead, _CHECK, b"check")),))
+            self._db.execute("INSERT INTO meta VALUES ('check', ?)", (b"".join(seal(aead, _CHECK, b"check")),))
             self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (os.urandom(16).hex(),))
             self._db.execute("COMMIT")
             check = self._meta("check")
@@ -242,14 +170,14 @@ class SqliteVault:
             return Secret(secret.key, secret.project, derived)
         if not self.readonly:
             plain = json.dumps({k: v.hex() for k, v in secret.derivation_subkeys().items()}).encode()
-            nonce, wrapped = _seal(aead, plain, b"keyring:" + secret.project.encode())
+            nonce, wrapped = seal(aead, plain, b"keyring:" + secret.project.encode())
             self._db.execute("INSERT INTO keyring VALUES (?, ?, ?)", (secret.project, nonce, wrapped))
         return secret
 
     @property
     def identity(self) -> str:
         """The vault's random identity (hex), recorded in manifests and states; "" for an old read-only vault."""
-        with _guarded():
+        with guarded():
             value = self._meta("identity")
         return "" if value is None else value.decode()
 
@@ -292,8 +220,8 @@ class SqliteVault:
         records = [r for r in records if r not in self._settled]  # study and series UIDs repeat per file
         if not records:
             return
-        aead, project, created = self._aead(self._key), self.secret.project, _now()
-        with _guarded():
+        aead, project, created = self._aead(self._key), self.secret.project, utc_now()
+        with guarded():
             self._begin()
             self._db.execute("SAVEPOINT file")
             try:
@@ -307,7 +235,7 @@ class SqliteVault:
                         if not hmac.compare_digest(bytes(row[0]), mac):
                             raise TokenCollisionError(namespace)
                         continue
-                    nonce, sealed = _seal(aead, original.encode("utf-8"), _aad(project, namespace, token))
+                    nonce, sealed = seal(aead, original.encode("utf-8"), associated_data(project, namespace, token))
                     self._db.execute(
                         "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (project, namespace, token, nonce, sealed, mac, created, self.run_id),
@@ -324,121 +252,9 @@ class SqliteVault:
     def commit(self) -> None:
         """Make the records added since the last commit durable (one transaction)."""
         if self._writing:
-            with _guarded():
+            with guarded():
                 self._db.execute("COMMIT")
             self._writing = False
-
-    # --- reading (audited) --------------------------------------------------------------
-
-    def _audit(self, command: str, count: int) -> None:
-        if not self.readonly:
-            self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (_now(), command, count, self._key.fingerprint))
-
-    def _open(self, namespace: str, token: str, nonce: bytes, sealed: bytes) -> str:
-        plain = self._aead(self._key).decrypt(nonce, sealed, _aad(self.secret.project, namespace, token))
-        return plain.decode("utf-8")
-
-    def reveal(self, namespace: str, token: str) -> str | None:
-        """The original behind ``token`` in ``namespace``; the use is audited (unless read-only).
-
-        Parameters
-        ----------
-        namespace : str
-            The token's namespace (an attribute keyword, ``UID``, a lookup's namespace).
-        token : str
-            The value as it appears in the output.
-
-        Returns
-        -------
-        str or None
-            The original, or None when this project's entries do not hold the token.
-
-        Raises
-        ------
-        VaultError
-            The vault file is damaged, or the entry fails authentication (tampered).
-        StorageError
-            The vault's storage failed (full, read-only, I/O error).
-        """
-        with _guarded():
-            row = self._db.execute(
-                "SELECT nonce, ciphertext FROM entries WHERE project = ? AND namespace = ? AND token = ?",
-                (self.secret.project, namespace, token),
-            ).fetchone()
-            self._audit("reveal", 0 if row is None else 1)
-            return None if row is None else self._open(namespace, token, bytes(row[0]), bytes(row[1]))
-
-    def export(self, what: str) -> Iterator[tuple[str, str, str]]:
-        """Every entry of this project in a namespace set, decrypted; the export is audited.
-
-        A generator: nothing is read until iteration starts; then every chosen entry is
-        decrypted (and, unless read-only, the export audited) before the first is yielded.
-
-        Parameters
-        ----------
-        what : str
-            ``patient-ids`` (namespace PatientID), ``uids`` (namespace UID) or ``all``
-            (another name raises KeyError).
-
-        Yields
-        ------
-        tuple of (str, str, str)
-            ``(namespace, original, token)``, ordered by namespace and token.
-
-        Raises
-        ------
-        VaultError
-            The vault file is damaged, or an entry fails authentication (tampered).
-        StorageError
-            The vault's storage failed (full, read-only, I/O error).
-        """
-        namespaces = EXPORTS[what]
-        with _guarded():
-            rows = self._db.execute(
-                "SELECT namespace, token, nonce, ciphertext FROM entries WHERE project = ? ORDER BY namespace, token",
-                (self.secret.project,),
-            ).fetchall()
-            chosen = [r for r in rows if namespaces is None or r[0] in namespaces]
-            self._audit(f"export {what}", len(chosen))
-            opened = [(str(n), self._open(n, t, bytes(nonce), bytes(s)), str(t)) for n, t, nonce, s in chosen]
-        yield from opened
-
-    def stats(self) -> dict[str, int]:
-        """Entries per namespace for this project (no values).
-
-        Returns
-        -------
-        dict of str to int
-            The number of entries in each namespace, sorted by namespace.
-
-        Raises
-        ------
-        VaultError
-            The vault file is damaged.
-        """
-        with _guarded():
-            rows = self._db.execute(
-                "SELECT namespace, COUNT(*) FROM entries WHERE project = ? GROUP BY namespace ORDER BY namespace",
-                (self.secret.project,),
-            ).fetchall()
-        return {str(n): int(c) for n, c in rows}
-
-    def audit_log(self) -> list[tuple[str, str, int, str]]:
-        """Every audited use of the vault (every project's).
-
-        Returns
-        -------
-        list of (str, str, int, str)
-            ``(time, command, count, key fingerprint)``: the UTC time, ``reveal``,
-            ``export <what>`` or ``rotate``, the entries concerned, the key used.
-
-        Raises
-        ------
-        VaultError
-            The vault file is damaged.
-        """
-        with _guarded():
-            return [tuple(r) for r in self._db.execute("SELECT at, command, count, fingerprint FROM audit")]
 
     def rotate(self, new: Secret) -> int:
         """Re-encrypt every entry, keyring and the key check under ``new``.
@@ -468,14 +284,14 @@ class SqliteVault:
             The vault's storage failed (full, read-only, I/O error): the rotation is rolled back.
         """
         old_aead, new_aead = self._aead(self._key), self._aead(new)
-        with _guarded():
+        with guarded():
             self.commit()
             self._db.execute("BEGIN EXCLUSIVE")
             try:
                 rows = self._db.execute("SELECT project, namespace, token, nonce, ciphertext FROM entries").fetchall()
                 for project, namespace, token, nonce, sealed in rows:
-                    aad = _aad(project, namespace, token)
-                    fresh = _seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(sealed), aad), aad)
+                    aad = associated_data(project, namespace, token)
+                    fresh = seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(sealed), aad), aad)
                     where = "project = ? AND namespace = ? AND token = ?"
                     self._db.execute(
                         f"UPDATE entries SET nonce = ?, ciphertext = ? WHERE {where}",
@@ -485,12 +301,12 @@ class SqliteVault:
                     "SELECT project, nonce, wrapped FROM keyring"
                 ).fetchall():
                     aad = b"keyring:" + str(project).encode()
-                    fresh = _seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(wrapped), aad), aad)
+                    fresh = seal(new_aead, old_aead.decrypt(bytes(nonce), bytes(wrapped), aad), aad)
                     self._db.execute("UPDATE keyring SET nonce = ?, wrapped = ? WHERE project = ?", (*fresh, project))
                 count = len(rows)
-                check = b"".join(_seal(new_aead, _CHECK, b"check"))
+                check = b"".join(seal(new_aead, _CHECK, b"check"))
                 self._db.execute("UPDATE meta SET value = ? WHERE name = 'check'", (check,))
-                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (_now(), "rotate", count, new.fingerprint))
+                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (utc_now(), "rotate", count, new.fingerprint))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

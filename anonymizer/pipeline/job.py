@@ -21,7 +21,6 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,14 +28,15 @@ from typing import Any
 from anonymizer.engine.plan import Plan
 from anonymizer.errors import AnonymizerError, FolderError, StateError, VaultError
 from anonymizer.evidence import manifest
-from anonymizer.evidence.verify import Verification, verify
+from anonymizer.evidence.verify import verify
 from anonymizer.inputs import discover
 from anonymizer.keys.memory import MemoryVault
 from anonymizer.keys.secret import Secret
-from anonymizer.keys.vault import SqliteVault, Vault
+from anonymizer.keys.store import Vault
+from anonymizer.keys.vault import SqliteVault
 from anonymizer.pipeline import runner
 from anonymizer.pipeline.reconcile import reconcile
-from anonymizer.pipeline.runner import RunOptions, RunSummary, check_folders
+from anonymizer.pipeline.runner import JobResult, RunOptions, RunSummary, check_folders
 from anonymizer.pipeline.settle import storage_fault
 from anonymizer.pipeline.state import StateStore
 from anonymizer.pipeline.worker import FileResult, WorkerConfig
@@ -44,23 +44,6 @@ from anonymizer.pipeline.writer import publish, sweep_temporaries, write_temp
 from anonymizer.profile.loader import Profile, load_profile
 from anonymizer.profile.template import DEFAULT_LAYOUT, check_template
 from anonymizer.version import __version__
-
-
-@dataclass
-class JobResult:
-    """What a run did: its counts, the verification (when asked) and the manifest written."""
-
-    run_id: str
-    summary: RunSummary
-    verification: Verification | None = None
-    manifest: Path | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every file is done and verification (if any) found nothing, else 1."""
-        if self.summary.exit_code:
-            return self.summary.exit_code
-        return 1 if self.verification is not None and not self.verification.clean else 0
 
 
 def default_state_dir(vault_path: Path, out_dir: Path) -> Path:

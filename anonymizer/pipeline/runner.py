@@ -21,17 +21,20 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anonymizer.errors import FolderError, ProfileError, TokenCollisionError
 from anonymizer.inputs import BY_DESIGN, Problem, walk
-from anonymizer.keys.vault import Vault
+from anonymizer.keys.store import Vault
 from anonymizer.pipeline.executor import Executor, executor
 from anonymizer.pipeline.quarantine import Quarantine
 from anonymizer.pipeline.settle import Settler
 from anonymizer.pipeline.state import Previous, StateStore
 from anonymizer.pipeline.worker import FileResult, Limits, WorkerConfig
 from anonymizer.pipeline.writer import sweep_temporaries
+
+if TYPE_CHECKING:
+    from anonymizer.evidence.verify import Verification
 
 log = logging.getLogger(__name__)
 SKIPPED_BY_DESIGN = frozenset({"not-dicom", "dicomdir", "duplicate", "done-before", *BY_DESIGN})
@@ -305,3 +308,20 @@ def commit(out_dir: Path | None, vault: Vault, state: StateStore) -> None:
         os.sync()
     vault.commit()
     state.commit()
+
+
+@dataclass
+class JobResult:
+    """What a run did: its counts, the verification (when asked) and the manifest written."""
+
+    run_id: str
+    summary: RunSummary
+    verification: Verification | None = None
+    manifest: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file is done and verification (if any) found nothing, else 1."""
+        if self.summary.exit_code:
+            return self.summary.exit_code
+        return 1 if self.verification is not None and not self.verification.clean else 0

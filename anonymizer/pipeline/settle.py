@@ -28,7 +28,7 @@ from pathlib import Path
 
 from anonymizer.dicom.reader import source_digest
 from anonymizer.errors import StorageError, TokenCollisionError
-from anonymizer.keys.vault import Vault
+from anonymizer.keys.store import Vault
 from anonymizer.pipeline.layout import disambiguate, path_key
 from anonymizer.pipeline.state import Output, Previous, StateStore
 from anonymizer.pipeline.worker import STORAGE_ERRNOS, FileResult
