@@ -1,4 +1,6 @@
-"""What counts as an identifier: one definition for the cleaner, the verifier and the pixel step.
+"""What counts as an identifier: one definition for the cleaner and the verifier.
+
+(The pixel step needs none: it redacts every line of text it finds, whatever the line says.)
 
 An *identifying attribute* is one the plan does not keep as it is (removed, emptied,
 replaced, hashed, pseudonymized, looked up). Its values are learned **by attribute**:
