@@ -15,7 +15,6 @@ def test_text_recall_meets_its_targets_on_the_ci_size() -> None:
 def test_verify_finds_planted_identifiers_and_nothing_in_clean_output() -> None:
     result = verify_recall.measure(patients=1, trials=70, seed=7)
     assert result.clean_findings == 0
-    # The target is 99.5 %; an original date planted into a private DA is still
-    # missed in some trials (see the benchmark's --debug), so this asserts what holds now.
-    assert result.recall >= 0.98, result.lines
-    assert all(result.found[w] == result.trials[w] for w in verify_recall.WAYS if w != "date-moved"), result.lines
+    assert result.recall >= verify_recall.TARGET == 0.995, result.lines
+    assert all(result.trials[w] > 0 for w in verify_recall.WAYS), result.lines
+    assert result.met

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from anonymizer.pipeline.writer import write_atomic
 from anonymizer.pixels.rules import flagged
 from anonymizer.profile.loader import load_profile
 from anonymizer.testing import template_path
+from tests.conftest import cli, make_key
 
 DATA = Path(template_path("CT_small.dcm")).parent  # the folder shipped inside pydicom
 
@@ -84,3 +86,20 @@ def test_every_bundled_file(profile: str, tmp_path: Path) -> None:
     }
     assert not unexpected
     assert len(quarantined) > 10  # capture modalities (US, OT, SC) without BurnedInAnnotation NO
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["basic", "research"])
+def test_verify_finds_nothing_in_correct_outputs_of_every_bundled_file(profile: str, tmp_path: Path) -> None:
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    for n, path in enumerate(FILES):
+        (in_dir / f"{n:03d}_{path.name}").write_bytes(path.read_bytes())
+    key, out = make_key(tmp_path), tmp_path / "out"
+    run = cli("run", in_dir, out, "--profile", profile, "--key-file", key, "--vault", tmp_path / "v.db")
+    assert run.exit_code in (0, 1), run.output  # some bundled files fail on purpose (see EXPECTED_FAILURES)
+    result = cli("verify", out, "--against", in_dir, "--profile", profile, "--json", tmp_path / "f.json")
+    content = json.loads((tmp_path / "f.json").read_text())
+    assert content["files"] > 15 and content["inputs"]["read"] > 60  # the rest quarantined or failed on purpose
+    assert content["findings"] == [], content["findings"][:5]
+    assert result.exit_code == 0 and content["clean"]

@@ -217,6 +217,40 @@ def test_a_birth_date_moved_to_another_date_attribute_is_found(made, tmp_path: P
     assert [f["kind"] for f in found] == ["date"]
 
 
+def test_a_date_in_a_private_element_of_an_implicit_vr_file_is_found(made, tmp_path: Path) -> None:
+    in_dir, out = made
+    victim = next(p for p in output_files(out) if not pydicom.dcmread(p).file_meta.TransferSyntaxUID.is_deflated)
+    ds = pydicom.dcmread(victim)
+    ds.add_new(0x00091002, "DA", "19520317")
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(victim, implicit_vr=True, little_endian=True)
+    assert pydicom.dcmread(victim)[0x00091002].VR == "UN"  # no creator, no VR: read back as bytes
+    result = cli("verify", out, "--against", in_dir, "--json", tmp_path / "f.json")
+    found = [f for f in json.loads((tmp_path / "f.json").read_text())["findings"] if f["path"] != "manifest"]
+    assert result.exit_code == 1 and [(f["path"], f["kind"]) for f in found] == [("(0009,1002)", "date")]
+
+
+def test_an_identifier_in_a_private_creator_is_found_a_vendor_creator_is_not(made, tmp_path: Path) -> None:
+    def plant(ds: pydicom.FileDataset) -> None:
+        ds.add_new(0x00090010, "LO", "SNTMRN4711 BLOCK")
+        ds.add_new(0x00091001, "LO", "x")
+
+    found = _plant_and_verify(made, tmp_path, plant)
+    assert [(f["path"], f["kind"]) for f in found] == [("(0009,0010)", "id")]
+
+
+def test_a_date_a_shift_put_on_an_output_is_told_from_an_original_put_back() -> None:
+    from anonymizer.evidence.search import Identifiers
+
+    ids = Identifiers()
+    ids.date_records.append({"StudyDate": "20200110", "SeriesDate": "20200111"})  # one input's own dates
+    shifted = {"StudyDate": "20190105", "SeriesDate": "20190106"}  # both moved back 370 days
+    assert ids.shifted_onto("StudyDate", "20190105", shifted)
+    put_back = {"StudyDate": "20190105", "SeriesDate": "20200111"}  # SeriesDate holds an original
+    assert not ids.shifted_onto("SeriesDate", "20200111", put_back)
+    assert not ids.shifted_onto("StudyDate", "20190105", {"StudyDate": "20190105"})  # nothing to agree with
+
+
 def test_a_garbage_meta_vr_does_not_crash_verify(tmp_path: Path) -> None:
     in_dir = tmp_path / "in"
     in_dir.mkdir()

@@ -78,6 +78,32 @@ def test_classes(detector: phi.Detector, text: str, part: str, cls: str) -> None
 
 
 @pytest.mark.parametrize(
+    "text, part, cls",
+    [
+        ("lives at 468 Carl Sound, Perth", "468 Carl Sound", "address"),  # AS 4590 types after a name word
+        ("home: 25/866 Jared Steps", "25/866 Jared Steps", "address"),
+        ("domicilié Flat 2, Emily Flat - MRT", "Flat 2, Emily Flat", "address"),
+        ("Ref: Unit 68 532 Garcia Cul-de-sac", "532 Garcia Cul-de-sac", "address"),
+        ("Canale Santorio, 32, 28024 Ponte D'Arli", "Ponte D'Arli", "address"),
+        ("Willypad 33, 5090 l'Escaillère", "5090 l'Escaillère", "address"),
+        ("Suterstrasse 3, 6743 Biel/Bienne", "Biel/Bienne", "address"),
+        ("aus Las Palmas Children's Hospital", "Las Palmas Children's Hospital", "institution"),
+        ("images from Centre Hospitalier de Wijk bij Duurstede", "Wijk bij Duurstede", "institution"),
+    ],
+)
+def test_places(detector: phi.Detector, text: str, part: str, cls: str) -> None:
+    assert covered(detector, text, part)
+    start = text.index(part)
+    assert any(s.cls == cls and s.start < start + len(part) and start < s.end for s in detector.find(text))
+
+
+def test_an_institution_ends_with_its_sentence(detector: phi.Detector) -> None:
+    text = "transferred from Krankenhaus van 't Erve. Unauffällige Darstellung"
+    assert covered(detector, text, "Krankenhaus van 't Erve")
+    assert detector.clean(text).endswith(". Unauffällige Darstellung")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "2019-03-04",
@@ -122,6 +148,18 @@ def test_date_renderings(detector: phi.Detector, text: str) -> None:
         ("CT CHEST - JOHN SMITH", "JOHN SMITH"),
         ("Mme Lefèvre", "Lefèvre"),
         ("Frau Dr. van der Berg", "van der Berg"),
+        ("figlia Magnus", "Magnus"),  # one word after a relative, though also a word
+        ("Signed: Klaus-D. Tintzmann, MD", "Klaus-D. Tintzmann"),
+        ("Pt per H.-Dieter Bolnbach; LWS", "H.-Dieter Bolnbach"),
+        ("Prior exam Dr Per Sköld.", "Per Sköld"),
+        ("discussed with An Jacobs", "An Jacobs"),
+        ("Discussed with Dhr. Dixon.", "Dixon"),
+        ("called Gary Dixon, Gadovist", "Gary Dixon"),
+        ("Prior exam BRANDT, HJALTE. Contrast", "BRANDT, HJALTE"),
+        ("Zuweiser: Lundin, Per", "Lundin, Per"),
+        ("Oliwier F. Janczura Mediastinum", "Oliwier F. Janczura"),
+        ("Bemerkung: Petersen^Per^E", "Petersen^Per"),
+        ("physician: Salvi Mercati. No effusion", "Salvi Mercati"),
     ],
 )
 def test_names(detector: phi.Detector, text: str, part: str) -> None:

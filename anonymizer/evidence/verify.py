@@ -28,148 +28,35 @@ import re
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from anonymizer.dicom import rawtext, reader, walk
+from anonymizer.dicom import rawtext, walk
 from anonymizer.dicom import vr as vrs
-from anonymizer.engine.apply import identifying, planned_changes
-from anonymizer.engine.marks import META_KEPT, marking
+from anonymizer.dicom.tags import format_tag
 from anonymizer.engine.plan import Plan
-from anonymizer.errors import InputError
 from anonymizer.evidence import manifest
+from anonymizer.evidence.collect import Inputs, collect, load_file, top_dates
 from anonymizer.evidence.rules import check_rules
-from anonymizer.evidence.search import DETECTED_KIND, Finding, Identifiers, ours
+from anonymizer.evidence.search import Finding, Identifiers
 from anonymizer.inputs import discover
-from anonymizer.text import identifiers
-from anonymizer.text.cleaner import DEFAULT, detector
 from anonymizer.text.identifiers import values
+from anonymizer.text.lexicon import lexicon
 
 __all__ = ["Finding", "Identifiers", "Verification", "check_rules", "collect", "scan", "verify"]
 _RICH_BYTES = re.compile(rb"[A-Za-z0-9.^@+_-]{6,}")
 PIXEL_DATA = 0x7FE00010
-DETECT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})  # text the detector reads in the inputs
 BINARY_TEXT = ("utf-16-le", "utf-16-be", "latin-1")
-
-
-@dataclass
-class Inputs:
-    """How the inputs were used: read, failed in the run (excluded), unreadable here."""
-
-    read: int = 0
-    excluded: int = 0
-    unreadable: int = 0
-
-
-def _load(path: Path) -> tuple[bool, bytes | None]:
-    """(is DICOM, the bytes when small enough to hold); unreadable files count as DICOM."""
-    try:
-        data = reader.load(path)
-    except OSError:
-        return True, None
-    return reader.is_dicom(path, data), data
-
-
-def collect(
-    inputs: Iterable[Path], plan: Plan, failed: Collection[int] = (), counts: Inputs | None = None
-) -> Identifiers:
-    """The identifying values of every DICOM file among ``inputs``, in ordinal order (``failed``:
-    the ordinals of the inputs the run failed on, counted from 1)."""
-    ids, counts = Identifiers(), counts if counts is not None else Inputs()
-    for ordinal, path in enumerate(inputs, 1):
-        if ordinal in failed:
-            counts.excluded += 1
-            continue
-        dicom, data = _load(path)
-        if not dicom:
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = reader.read(path, data)  # the run's reader: what it rejects has no output
-        except InputError:
-            counts.excluded += 1
-            continue
-        except Exception:  # pydicom raises many kinds on damaged files
-            counts.unreadable += 1
-            continue
-        try:
-            _gather_file(ds, plan, ids)
-        except Exception:  # a structure planning cannot walk: counted, never silently clean
-            counts.unreadable += 1
-            continue
-        counts.read += 1
-    ids.finish(ours(_mark_texts(plan)))
-    return ids
-
-
-def _mark_texts(plan: Plan) -> list[str]:
-    marks = marking(plan)
-    return [str(marks.DeidentificationMethod)] + [str(i.CodeMeaning) for i in marks.DeidentificationMethodCodeSequence]
-
-
-def _gather_file(ds: Dataset, plan: Plan, ids: Identifiers) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        changes = planned_changes(ds, plan)
-        touched = {(id(c.container), c.tag): c for c in changes}
-        for elem in ds.file_meta:
-            if int(elem.tag) not in META_KEPT:
-                try:
-                    _add_values(ids, elem, elem.VR)
-                except Exception:  # a garbage VR in the meta (the run drops the element)
-                    ids.add(bytes(elem.value or b"").decode("latin-1"), "text")
-        _gather(ds, touched, ids, inside_removed=False)
-
-
-def _add_values(ids: Identifiers, elem: identifiers.Element, vr: str) -> None:
-    for found in identifiers.of_element(elem, vr):
-        if found.kind == "date":
-            ids.dates.add(found.text)
-            for rendering in identifiers.date_renderings(found.text):
-                if not rendering.isdigit():  # YYYYMMDD is checked per element, not as text
-                    ids.add(rendering, "date")
-        else:
-            ids.add(found.text, found.kind)
-
-
-def _add_detected(ids: Identifiers, elem: identifiers.Element) -> None:
-    """What the free-text detector finds in a cleaned or removed text value."""
-    find = detector(DEFAULT).find
-    for value in values(elem):
-        for span in find(value):
-            if span.cls != "age":
-                ids.add(value[span.start : span.end], DETECTED_KIND.get(span.cls, span.cls))
-
-
-def _gather(ds: Dataset, touched: dict, ids: Identifiers, inside_removed: bool) -> None:  # type: ignore[type-arg]
-    codec = rawtext.codec(ds)
-    for key, _, _, vr, _ in walk.entries(ds):
-        change = touched.get((id(ds), key))
-        removed = inside_removed or (change is not None and change.bound.name in ("remove", "empty"))
-        if vr == "SQ":
-            for item in ds[key].value:
-                _gather(item, touched, ids, removed)
-            continue
-        if vr not in identifiers.SOURCE_VRS:
-            continue  # numbers and binary values identify no one on their own
-        elem = rawtext.view(ds, key, vr, codec) or ds[key]
-        if change is None and not inside_removed:
-            kept = {v.strip().lower() for v in identifiers.values(elem)}
-            if vr not in vrs.DATE:
-                ids.kept.update(kept)
-            ids.kept_by[elem.keyword or "private"].update(kept)
-            continue
-        if vr in DETECT_VRS:
-            _add_detected(ids, elem)  # names, phones, places in cleaned and removed text
-        if change is not None and not identifying(change):
-            continue  # the rest of cleaned text and remapped UIDs: what identifies comes from other elements
-        _add_values(ids, elem, vr)
+CODE_MEANING = 0x00080104
+NOT_MATCHED = (vrs.NUMBER | vrs.TEMPORAL) - vrs.DATE  # IS DS US ... TM: searched for no identifier
+# YYYYMMDD, alone or opening a DT value; never inside a UID or a longer number
+BINARY_DATE = re.compile(r"(?<![\d.])((?:19|20)\d{6})(?:\d{2,6}(?:\.\d{1,6})?(?:[+-]\d{4})?)?(?![\d.])")
 
 
 def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[list[Finding], int]:
@@ -177,7 +64,7 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
     findings: list[Finding] = []
     files = 0
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-        dicom, data = _load(path)
+        dicom, data = load_file(path)
         if not dicom:
             continue
         files += 1
@@ -189,6 +76,8 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(io.BytesIO(raw))
                 found = list(_scan_dataset(ds, ids, decoded))
+                if any(kind == "date" for _, kind, _ in found):
+                    found = _unexplained(found, top_dates(ds), ids)
             text = b"" if ds.file_meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian else raw
             text = _outside_pixels(ds, text)
         except Exception:  # pydicom raises many kinds on damaged files: the file is the finding
@@ -202,6 +91,20 @@ def scan(out_dir: Path, ids: Identifiers, show_values: bool = False) -> tuple[li
         for tag_path, kind, value in found:
             findings.append(Finding(rel, tag_path, kind, value if show_values else ""))
     return sorted(set(findings), key=lambda f: (f.file, f.path, f.kind)), files
+
+
+Hit = tuple[str, str, str]  # tag path, kind, value
+
+
+def _unexplained(found: list[Hit], dates: dict[str, str], ids: Identifiers) -> list[Hit]:
+    """``found`` less the top-level dates that the shift of one input's own dates put there (an
+    output date may equal another patient's original date by chance)."""
+    by_path = {format_tag(tag_for_keyword(k) or 0): k for k in dates}
+    return [
+        (path, kind, value)
+        for path, kind, value in found
+        if not (kind == "date" and path in by_path and ids.shifted_onto(by_path[path], value[:8], dates))
+    ]
 
 
 def _outside_pixels(ds: Dataset, raw: bytes) -> bytes:
@@ -218,12 +121,17 @@ def _outside_pixels(ds: Dataset, raw: bytes) -> bytes:
 def _scan_dataset(ds: Dataset, ids: Identifiers, decoded: list[str]) -> Iterator[tuple[str, str, str]]:
     for start, source in (("meta:", ds.file_meta), ("", ds)):
         codecs: dict[int, str | None] = {}
+        levels: set[int] = set()
         for where, container, (key, tag, _, vr, _) in walk.deep(source):
+            tag_path = start + walk.path_text(where, tag)
+            if id(container) not in levels:
+                levels.add(id(container))
+                yield from _scan_creators(container, tag_path.rsplit("(", 1)[0], ids, decoded)
             if vr == "SQ" or tag == PIXEL_DATA:
                 continue
-            tag_path = start + walk.path_text(where, tag)
             if vr in vrs.BINARY:
-                yield from _scan_binary(container[key].value, tag_path, ids)
+                verbatim = ids.kept_by.get(container[key].keyword or "private", set())
+                yield from _scan_binary(container[key].value, tag_path, ids, verbatim)
                 continue
             if id(container) not in codecs:
                 codecs[id(container)] = rawtext.codec(container)
@@ -239,20 +147,52 @@ def _scan_dataset(ds: Dataset, ids: Identifiers, decoded: list[str]) -> Iterator
                     if lower[:8] in ids.dates:
                         yield tag_path, "date", value
                     continue
-                yield from ((tag_path, kind, text) for kind, text in ids.match(value))
+                if vr in NOT_MATCHED:
+                    continue  # a count, a measurement or a time: digits that are no one's ID
+                for kind, text in ids.match(value):
+                    if not (tag == CODE_MEANING and kind == "person-name" and _ordinary(text)):
+                        yield tag_path, kind, text
 
 
-def _scan_binary(value: object, tag_path: str, ids: Identifiers) -> Iterator[tuple[str, str, str]]:
-    """Identifiers in a binary value read as text (an ID written as UTF-16 into a private OB)."""
+def _ordinary(token: str) -> bool:
+    """A frequent or clinical word (``observer``): in a code meaning it is vocabulary, even when
+    some input's name has it as a part."""
+    lex = lexicon()
+    return token in lex.common or token in lex.clinical
+
+
+def _scan_creators(
+    container: Dataset, where: str, ids: Identifiers, decoded: list[str]
+) -> Iterator[tuple[str, str, str]]:
+    """The private creators of one level: decoded (the raw pass leaves them alone) and searched
+    unless an input had the same creator (a vendor's block name, kept with its block)."""
+    for key, name in walk.creators(container).values():
+        decoded.append(name)
+        if name and name not in ids.kept_by["creator"]:
+            yield from ((where + format_tag(int(key)), kind, text) for kind, text in ids.match(name))
+
+
+def _scan_binary(
+    value: object, tag_path: str, ids: Identifiers, verbatim: Collection[str] = ()
+) -> Iterator[tuple[str, str, str]]:
+    """Identifiers in a binary value read as text: an ID written as UTF-16 into a private OB,
+    an original date in a private DA that an implicit-VR file gives back as UN (``verbatim``:
+    the values the profile kept in that attribute)."""
     if not isinstance(value, bytes) or not value or len(value) > 1 << 20:
         return
     seen: set[str] = set()
     for encoding in BINARY_TEXT:
         text = value.decode(encoding, "ignore").replace("\x00", " ")
+        if text.strip().lower() in verbatim:
+            continue
         for kind, found in ids.match(text):
             if found not in seen:
                 seen.add(found)
                 yield tag_path, kind, found
+        for date in BINARY_DATE.findall(text):
+            if date in ids.dates and date not in seen:
+                seen.add(date)
+                yield tag_path, "date", date
 
 
 @dataclass

@@ -49,6 +49,8 @@ class Lexicon:
     radiology: frozenset[str]  # imaging words, DICOM keyword words, clinical words in six languages
     clinical: frozenset[str]  # radiology plus the words of SR code meanings
     common: frozenset[str]  # frequent words of six languages (zipf >= 3.5)
+    stop_names: frozenset[str]  # function words that are also first names (Per, An, Don)
+    imaging_surnames: frozenset[str]  # imaging words that are also frequent surnames (Dixon, Fisher)
     street_types: str  # a regular-expression alternation
 
 
@@ -120,7 +122,8 @@ def _build() -> Lexicon:
     radiology = frozenset(keywords | imaging | {fold(w) for w in CLINICAL_WORDS})
     clinical = frozenset(meanings | radiology)
     frequent = set(census_last[:3000]) | set(census_first)
-    first = (_gender_guesser_names() | set(census_first)) - STOP - PARTICLES - imaging
+    given = _gender_guesser_names() | set(census_first)
+    first = given - STOP - PARTICLES - imaging
     # The most frequent 60,000 census surnames (the tail holds few real surnames that are
     # not also rare words); clinical words are left out unless they are among the 3,000
     # most frequent surnames (Brown, Long, White).
@@ -135,6 +138,8 @@ def _build() -> Lexicon:
         radiology=radiology,
         clinical=clinical,
         common=frozenset(_common_words(("en", "de", "fr", "es", "it", "nl"), 3.5)),
+        stop_names=frozenset(w for w in given & STOP - PARTICLES if len(w) >= 2),
+        imaging_surnames=frozenset(imaging.intersection(census_last[:60000])),
         street_types=_street_types(),
     )
 

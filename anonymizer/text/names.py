@@ -24,7 +24,18 @@ from anonymizer.text.patterns import (
     is_initial,
     mostly_upper,
 )
-from anonymizer.text.vocabulary import COMPANY, CONNECTORS, CUES, GRADES, PARTICLES, STOP, TITLES, WEAK_TITLES, fold
+from anonymizer.text.vocabulary import (
+    COMPANY,
+    CONNECTORS,
+    CUES,
+    GRADES,
+    KIN,
+    PARTICLES,
+    STOP,
+    TITLES,
+    WEAK_TITLES,
+    fold,
+)
 
 
 class NameFinder:
@@ -49,7 +60,11 @@ class NameFinder:
                 keys = [fold(p.strip(".")) for p in parts if len(p.strip(".")) > 1]
                 if not keys:
                     continue
-                if any(k in self.lex.imaging or k in STOP for k in keys) or all(k in self.lex.clinical for k in keys):
+                if (
+                    keys[0] in STOP
+                    or any(k in self.lex.imaging for k in keys)
+                    or all(k in self.lex.clinical or k in STOP for k in keys)
+                ):
                     continue
                 if any(k in self.lex.first or k in self.lex.last for k in keys) or all(
                     k not in self.lex.common for k in keys if len(k) > 1
@@ -94,6 +109,8 @@ class NameFinder:
                 if nxt.key in CONNECTORS and at + 1 < n and adjacent(text, nxt, tokens[at + 1], colon=True):
                     at += 1  # "discussed with Maria Rossi", "signed by: ..."
                 end = self._name_run(text, tokens, at, upper, strong=False, cue=True)
+                if end == at and bare in KIN and self._lone_name(text, tokens[at], upper):
+                    end = at + 1  # "patient Bruder", "figlia Magnus": one word after the patient or a relative
                 if end > at:
                     end = self._comma_given(text, tokens, end, cue=True)
                     add(tokens[at].start, tokens[end - 1].end, "name", 5)
@@ -105,10 +122,15 @@ class NameFinder:
                 and is_cap(tok.text)
                 and text[tok.end : nxt.start].strip() == ","
                 and is_cap(nxt.text)
-                and nxt.key in self.lex.first
                 and (
-                    self._namey(tok.key, upper, surname=True)
-                    or (tok.key not in self.lex.clinical and tok.key not in STOP)
+                    (
+                        self._is_first(nxt.key)
+                        and (
+                            self._namey(tok.key, upper, surname=True)
+                            or (tok.key not in self.lex.clinical and tok.key not in STOP)
+                        )
+                    )
+                    or self._caps_pair(tok, nxt, upper)
                 )
             ):
                 end = self._comma_given(
@@ -134,7 +156,18 @@ class NameFinder:
                     initial_last = any(is_initial(text, t) for t in run) and any(
                         k in self.lex.last and k not in self.lex.clinical and len(k) > 2 for k in names
                     )  # "J. Smith"
-                    if (strong or weak or initial_last) and (
+                    middle = (
+                        len(run) == 3
+                        and is_initial(text, run[1])
+                        and all(is_cap(t.text) and self._unknown(t.key) for t in (run[0], run[2]))
+                    )  # "Oliwier F. Janczura"
+                    pair = (
+                        len(names) == 2
+                        and self._is_first(names[0])
+                        and names[1] in self.lex.last
+                        and not any(k in self.lex.radiology for k in names)
+                    )  # "Victória Borges": a first name and a surname, both also words
+                    if (strong or weak or initial_last or middle or pair) and (
                         sum(len(k) > 1 for k in keys) >= 1 and not all(is_initial(text, t) for t in run)
                     ):
                         end = self._comma_given(text, tokens, end)
@@ -178,6 +211,23 @@ class NameFinder:
             if not is_cap(tok.text):
                 break
             key = tok.key
+            if (
+                key in self.lex.stop_names
+                and (strong or cue)
+                and j == i
+                and j + 1 < n
+                and adjacent(text, tok, tokens[j + 1])
+                and is_cap(tokens[j + 1].text)
+                and (
+                    tokens[j + 1].key in self.lex.first
+                    or tokens[j + 1].key in self.lex.last
+                    or (strong and self._namey(tokens[j + 1].key, upper, surname=True))
+                )
+            ):
+                known += 1  # a given name that is also a function word: "Dr Per Sköld", "with An Jacobs"
+                j += 1
+                words += 1
+                continue
             if key in STOP or (key in TITLES and (j > i or not strong)) or (strict and key in self.lex.clinical):
                 break
             surname_cue = key in self.lex.last and self._is_first(before, strict=True)  # "Robin Read"
@@ -200,7 +250,8 @@ class NameFinder:
             ):
                 break  # an acronym in mixed-case text (MRN, IAC, NPA, CAP), unless after a first name
             if strong:
-                if key in self.lex.imaging or (
+                surname = key in self.lex.imaging_surnames and not tok.text.isupper()  # "Dhr. Dixon"
+                if (key in self.lex.imaging and not surname) or (
                     key in self.lex.clinical and key not in self.lex.last and tok.text.isupper()
                 ):
                     break
@@ -222,6 +273,8 @@ class NameFinder:
                 and self._namey(tokens[j + 1].key, upper, surname=True)
             ):
                 known += 1  # after a role word, a capitalised word before a name word ("by: Job Wouters")
+            elif cue and known and not upper and self._lone_name(text, tok, upper):
+                known += 1  # after a role word and a name word, one more ("physician: Salvi Mercati")
             else:
                 break
             j += 1
@@ -239,9 +292,38 @@ class NameFinder:
                 return i
         return j
 
+    def _lone_name(self, text: str, tok: Token, upper: bool) -> bool:
+        """Whether a capitalised word that a role word announces can be a name on its own: not
+        a radiology, function or role word, nor a label or an acronym."""
+        key = tok.key
+        if not is_cap(tok.text) or len(key) < 3 or text.startswith(":", tok.end):
+            return False
+        if key in self.lex.radiology or key in self.lex.imaging or key in STOP or key in TITLES or key in CUES:
+            return False
+        if tok.text.isupper() and (not upper or len(key) <= 4 or key in self.lex.common):
+            return False
+        return not (upper and key in self.lex.clinical)
+
+    def _unknown(self, key: str) -> bool:
+        """A word none of the word lists holds, or a name (``Janczura``, ``Oliwier``)."""
+        if key in self.lex.first or key in self.lex.last:
+            return key not in self.lex.radiology
+        return key not in self.lex.common and key not in self.lex.clinical and key not in STOP and len(key) > 2
+
+    def _caps_pair(self, tok: Token, nxt: Token, upper: bool) -> bool:
+        """``BRANDT, HJALTE``: two words in capitals around a comma in mixed-case text, neither a
+        clinical nor a frequent word (in capitals text, one of them must be a known name)."""
+        if not (tok.text.isupper() and nxt.text.isupper() and len(tok.key) > 2 and len(nxt.key) > 2):
+            return False
+        if not (self._unknown(tok.key) and (self._unknown(nxt.key) or self._is_first(nxt.key))):
+            return False
+        known = tok.key in self.lex.last or self._is_first(nxt.key)
+        return not upper or known or min(len(tok.key), len(nxt.key)) >= 5
+
     def _is_first(self, key: str, strict: bool = False) -> bool:
-        """Whether ``key`` is a first name (each part of ``Jean-Pierre``); ``strict``: not also a clinical word."""
-        parts = [p for p in key.split("-") if p]
+        """Whether ``key`` is a first name (each part of ``Jean-Pierre``, the initial of
+        ``Klaus-D`` aside); ``strict``: not also a clinical word."""
+        parts = [p for p in key.split("-") if len(p) > 1]
         ok = bool(parts) and all(p in self.lex.first for p in parts)
         return ok and not (
             strict and (key in self.lex.clinical or (len(key) <= 3 and key not in self.lex.census_first))
@@ -251,6 +333,8 @@ class NameFinder:
         """Whether a capitalised word next to a first name can be the family name (``caps``: written
         in capitals, where clinical words are the rule: ``CHEST PA``)."""
         key = re.sub(r"['’]s$", "", key)
+        if key in self.lex.imaging_surnames and not caps:
+            return True  # "Gary Dixon"
         return (
             len(key) > 1
             and key not in STOP
@@ -264,6 +348,8 @@ class NameFinder:
         if end < len(tokens) and text[tokens[end - 1].end : tokens[end].start].strip() == ",":
             tok = tokens[end]
             given = tok.key in self.lex.first or (cue and self._namey(tok.key, False, surname=True))
+            last = text[tok.end :].lstrip(" ")[:1] in ("", ".", ";")
+            given = given or (last and (self._unknown(tok.key) or tok.key in self.lex.stop_names))  # "Lundin, Per"
             if is_cap(tok.text) and given:
                 j = end + 1
                 while (
@@ -280,7 +366,8 @@ class NameFinder:
         """Whether a capitalised word can be part of a person's name."""
         parts = key.split("-")
         if len(parts) > 1:
-            return all(self._namey(p, upper, surname) for p in parts if p)
+            named = [p for p in parts if len(p) > 1]  # "klaus-d": the initial aside
+            return bool(named) and all(self._namey(p, upper, surname) for p in named)
         key = re.sub(r"['’]s$", "", key)
         if key in STOP or key in self.lex.imaging or (key in TITLES and not surname):
             return False

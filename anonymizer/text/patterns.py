@@ -109,14 +109,17 @@ LABELLED_POSTCODE_RE = re.compile(
     re.IGNORECASE,
 )
 CITY_POSTCODE_RE = re.compile(
-    r"(?<![\w.,/-])(?P<z>(?:[A-Z]{1,2}-)?\d{4,5})\s+(?P<c>[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]+)?(?:[\s-](?:(?:am|an|auf|bei|im|in|ob|vor|vorm|der|den|dem|de|des|du|la|le|les|sur|sous|lès|lez|près|en|del|di|da|aan|op|sul|al|a)(?![\w])|[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]*)?)){0,4}(?:\s\([A-Z]{2}\))?)"
+    r"(?<![\w.,/-])(?P<z>(?:[A-Z]{1,2}-)?\d{4,5})\s+(?P<c>(?:[DdLl]['’])?[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]+)?(?:[\s/-](?:(?:am|an|auf|bei|im|in|ob|vor|vorm|der|den|dem|de|des|du|la|le|les|sur|sous|lès|lez|près|en|del|di|da|aan|op|sul|al|a)(?![\w])|(?:[DdLl]['’])?[A-ZÀ-Þ][a-zß-ÿ]+(?:[A-Z][a-zß-ÿ]+)?(?:['’][A-Za-zß-ÿ]*)?)){0,4}(?:\s\([A-Z]{2}\))?)"
 )
 # Street types left out of the lists because they are common words ("Part", "Cross"): an address
 # only after a house number and a word that is a first name or a surname (checked in places.py).
+# The Australia Post (AS 4590) types of that kind are here; after a unit the number may be missing
+# ("Flat 2, Emily Flat").
 RISKY_STREET_RE = re.compile(
-    r"(?<![\w.,/-])(?P<unit>(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Ste\.?|Room|Shop|Level)\s+[\w-]{1,5},?\s+)?"
-    r"(?:\d{1,4}/)?\d{1,5}[A-Za-z]?\s+(?P<w>[A-ZÀ-Þ][a-zß-ÿ'’]+)\s+"
-    r"(?:Part|Flat|Cross|Corso|Block|Access|Little|Mount|Lodge|Point|View|Views)"
+    r"(?<![\w.,/-])(?:(?P<unit>(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Ste\.?|Room|Shop|Level)\s+[\w-]{1,5},?\s+)"
+    r"(?:(?:\d{1,4}/)?\d{1,5}[A-Za-z]?\s+)?|(?:\d{1,4}/)?\d{1,5}[A-Za-z]?\s+)(?P<w>[A-ZÀ-Þ][a-zß-ÿ'’]+)\s+"
+    r"(?:Part|Flat|Cross|Corso|Block|Access|Little|Mount|Lodge|Point|View|Views|Piazza|Break|Dip|Elbow|Follow|"
+    r"Front|Intersection|Lower|Reach|Ride|Ring|Sound|Stairs|Steps|Strip|Top|Tor|Upper)"
     r"(?![\w])"
 )
 UNIT_FIRST = r"(?:(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Ste\.?|Room|Shop|Level)\s+[\w-]{1,5},?\s+)"
@@ -154,7 +157,7 @@ INSTITUTION_RE = re.compile(rf"(?<![\w])(?:{INSTITUTION_WORDS})(?![\w])", re.IGN
 INSTITUTION_CONNECT = frozenset(
     "of the and & de du des la le l d' del della di dei degli der die das des für fur am an im zum zur van het "
     "voor en y e et st st. saint sainte sankt san santa santo sant ste. ste 's in a al sul sur ob an am bei im "
-    "las los el les den dem ten ter op aan".split()
+    "las los el les den dem ten ter op aan bij 't ’t".split()
 )
 CARET_RE = re.compile(r"(?<![\w^])[^\W\d_]+(?:[-'’][^\W\d_]+)*(?:\^(?:[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?)?)+(?![\w])")
 PARTICLES_BEFORE_RE = re.compile(
@@ -194,19 +197,25 @@ def is_cap(word: str) -> bool:
 
 
 def is_initial(text: str, tok: Token) -> bool:
-    return (
-        len(tok.text) == 1
-        and tok.text.isupper()
-        and (text.startswith(".", tok.end) or tok.end == len(text) or text[tok.end] in " ,")
-    )
+    """``J`` (before a dot, a space, a comma or the end), or a hyphenated initial ``Klaus-D.``."""
+    if len(tok.text) == 1:
+        return tok.text.isupper() and (tok.end == len(text) or text[tok.end] in " ,.")
+    return is_hyphen_initial(tok.text) and text.startswith(".", tok.end)
+
+
+def is_hyphen_initial(word: str) -> bool:
+    """``Klaus-D``, ``Hans-P``: a given name with the second part abbreviated."""
+    return len(word) > 3 and word[-2] == "-" and word[-1].isupper() and word[0].isupper()
 
 
 def adjacent(text: str, a: Token, b: Token, colon: bool = False) -> bool:
     gap = text[a.end : b.start]
+    if gap == ".-" and len(a.text) == 1:  # "H.-Dieter"
+        return True
     allowed = " .\t" + (":-" if colon else "")
     if not (len(gap) <= 4 and all(c in allowed for c in gap) and gap.count(".") <= 1):
         return False
-    return "." not in gap or len(a.text) == 1 or a.key in TITLES or a.key in GRADES
+    return "." not in gap or len(a.text) == 1 or a.key in TITLES or a.key in GRADES or is_hyphen_initial(a.text)
 
 
 def gap_ok(text: str, end: int, start: int, dash: bool = False) -> bool:

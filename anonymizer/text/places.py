@@ -109,7 +109,7 @@ class PlaceFinder:
 
     def _city_like(self, city: str) -> bool:
         """Whether the words after a postcode can be a place name (not ``CT``, ``Test Bolus``)."""
-        keys = [fold(w) for w in re.split(r"[\s-]+", city) if len(w) > 1]
+        keys = [fold(w) for w in re.split(r"[\s/-]+", city) if len(w) > 1]
         if not keys or keys[0] in self.lex.imaging:
             return False
         return any(k not in self.lex.radiology or k in self.lex.first or k in self.lex.last for k in keys)
@@ -149,6 +149,8 @@ class PlaceFinder:
             i = lo - 1
             while i >= 0 and lo - i <= 5 and gap_ok(text, words[i][1], words[i + 1][0]):
                 w = words[i][2]
+                if _ends_sentence(w):
+                    break
                 if self._institution_word(w, upper):
                     named += 1
                     lo = i
@@ -162,6 +164,8 @@ class PlaceFinder:
                 i -= 1
             j = hi + 1
             while j < len(words) and j - hi <= 6 and gap_ok(text, words[j - 1][1], words[j][0], dash=True):
+                if _ends_sentence(words[j - 1][2]):
+                    break
                 w = words[j][2]
                 if self._institution_word(w, upper):
                     named += 1
@@ -171,6 +175,10 @@ class PlaceFinder:
                 else:
                     break
                 j += 1
+            if lo > 0 and gap_ok(text, words[lo - 1][1], words[lo][0]):
+                article = words[lo - 1][2]
+                if article[:1].isupper() and article.lower() in INSTITUTION_CONNECT and len(article) > 1:
+                    lo -= 1  # "Las Palmas Children's Hospital", "The Royal Infirmary"
             if named == 0 and (anchor.isupper() or not (anchor[:1].isupper() and (len(anchor) > 10 or not upper))):
                 continue
             start = words[lo][0]
@@ -183,7 +191,7 @@ class PlaceFinder:
             add(start, end, "institution", 5)
 
     def _institution_word(self, word: str, upper: bool) -> bool:
-        stripped = word.strip(".,'’-&")
+        stripped = re.sub(r"^['’]s-", "", word).strip(".,'’-&")  # "'s-Hertogenbosch"
         if not stripped or not stripped[0].isupper() or stripped.isdigit():
             return False
         key = fold(re.sub(r"['’]s$", "", stripped))
@@ -198,4 +206,7 @@ class PlaceFinder:
             )
         return True
 
-    # -- names ----------------------------------------------------------------------------
+
+def _ends_sentence(word: str) -> bool:
+    """Whether a word with its punctuation closes a sentence (``Erve.``, not ``St.`` nor ``Dr.``)."""
+    return word.endswith(".") and len(word.rstrip(".")) > 3 and "." not in word.rstrip(".")

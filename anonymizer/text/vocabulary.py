@@ -90,6 +90,20 @@ CUES = frozenset(
         "name nom nombre nome naam"
     ).split()
 )
+# Role words after which one capitalised word is a name even if it is also a word
+# ("patient Bruder", "figlia Magnus"): the patient and relatives, in six languages.
+KIN = frozenset(
+    (
+        "patient patientin patiente paciente paziente patiënt "
+        "mother father wife husband son daughter sister brother spouse partner guardian "
+        "mom mum dad grandmother grandfather aunt uncle cousin "
+        "mutter vater ehefrau ehemann sohn tochter schwester bruder "
+        "mère mere père pere épouse epouse époux epoux fils fille soeur frère frere "
+        "madre padre esposa esposo hijo hija hermana hermano "
+        "moglie marito figlio figlia sorella fratello "
+        "moeder vader echtgenote echtgenoot zoon dochter zus broer"
+    ).split()
+)
 # Words between a role word and the name ("discussed with", "signed by", "besprochen mit").
 CONNECTORS = frozenset("with to by mit an von avec à a par con per met door".split())
 # Lower-case words that are never part of a name (function words in six languages).
@@ -186,7 +200,7 @@ STREET_AFTER = (
     "highroad|interchange|junction|landing|laneway|lees|link|lookout|meander|mew|motorway|parklands|pass|path|"
     "pathway|plateau|pocket|port|quadrangle|quadrant|ramble|reserve|riverway|riviera|roads|roadside|roadway|ronde|"
     "rosebowl|rotary|route|siding|strand|thoroughfare|tollway|towers|trailer|triangle|trunkway|turn|villas|vista|wade|"
-    "gap|quays|tarn|quad"
+    "gap|quays|tarn|quad|cul-de-sac"
 )
 STREET_BEFORE = (
     "rue|avenue|av|boulevard|bd|bld|chemin|ch|place|pl|allée|allee|impasse|imp|quai|route|rte|cours|c\\.|"
