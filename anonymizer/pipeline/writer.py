@@ -15,6 +15,7 @@ from pydicom.dataset import FileDataset
 from anonymizer.dicom.encoder import encode
 
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
+FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
@@ -23,15 +24,21 @@ def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
     The batch runner passes ``sync=False`` and makes a whole batch durable with one
     :func:`os.sync` before it records the batch as done.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies: OUT is shareable
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        fd = os.open(tmp, FLAGS, 0o666)  # the umask applies: OUT is shareable
+    except FileNotFoundError:  # the folder's first file (trying first spares a mkdir per file)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, FLAGS, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

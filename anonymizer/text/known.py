@@ -77,7 +77,7 @@ def compile_known(known: Iterable[tuple[str, str]], lex: Lexicon) -> Known:
                 if len(key) >= 4 and key not in lex.clinical and key not in STOP and not INSTITUTION_RE.fullmatch(word):
                     phrase(key, cls)
     return Known(
-        tuple(n for n in needles if len(n[1].strip()) >= 2),
+        tuple((how, key.strip(), cls, initials) for how, key, cls, initials in needles if len(key.strip()) >= 2),
         tuple((d[2:4], _folded_renderings(d)) for d in dates if _folded_renderings(d)),
     )
 
@@ -107,9 +107,9 @@ def find_known(text: str, known: Known, add: Add) -> None:
                 for s, e in _find_alnum(text, flat[0], flat[1], needle):
                     add(s, e, cls, 10)
             continue
-        if needle.strip() not in folded:
+        if needle not in folded:
             continue
-        for s, e in find_phrase(folded, needle.strip()):
+        for s, e in find_phrase(folded, needle):
             add(s, e, cls, 10)
             if how != "name":
                 continue
