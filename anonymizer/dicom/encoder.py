@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import struct
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -120,8 +120,13 @@ class _Writer:
                 elem = ds[tag]  # pydicom's writer converts empty raw values too (UN -> known VR)
             if elem.VR == "SQ":
                 self.sequence(fp, elem.tag, elem.value, elem.is_undefined_length, encodings)
-            else:
+                continue
+            value = _plain_value(elem)
+            if value is None:
                 write_data_element(fp, elem, encodings)
+            else:
+                fp.write(self.header(tag, elem.VR, len(value)))
+                fp.write(value)
 
     def raw(self, fp: DicomBytesIO, elem: RawDataElement) -> None:
         value = elem.value or b""
@@ -157,6 +162,23 @@ class _Writer:
 
 
 _EXPLICIT_LE = _Writer(False, True)  # the File Meta Information's encoding
+PLAIN_PADDING = {"UI": b"\x00", "AE": b" ", "CS": b" ", "SH": b" ", "LO": b" "}
+
+
+def _plain_value(elem: DataElement) -> bytes | None:
+    """A decoded element's value bytes when it is one ASCII string of a VR in
+    :data:`PLAIN_PADDING` or defined-length OB bytes, as pydicom's writers encode them
+    (ASCII is itself in every DICOM character set); None for anything else."""
+    value, vr = elem.value, elem.VR
+    if vr == "OB":
+        if type(value) is not bytes or elem.is_undefined_length:
+            return None
+        return value + b"\x00" if len(value) % 2 else value
+    padding = PLAIN_PADDING.get(vr)
+    if padding is None or not isinstance(value, str) or not value.isascii():
+        return None
+    data = value.encode("ascii")
+    return data + padding if len(data) % 2 else data
 
 
 def _match_encoding(ds: FileDataset) -> None:
