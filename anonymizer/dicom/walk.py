@@ -8,10 +8,13 @@ only a private or undefined-length UN element is converted (it may hold a sequen
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_sequence
+from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from anonymizer.dicom.tags import block, dictionary_vr, format_tag, is_creator
@@ -98,8 +101,35 @@ def deep(ds: Dataset, where: Where = ()) -> Iterator[tuple[Where, Dataset, Entry
     for entry in entries(ds):
         yield where, ds, entry
         if entry[3] == "SQ":
-            for index, item in enumerate(ds[entry[0]].value):
+            for index, item in enumerate(items(ds, entry[0])):
                 yield from deep(item, (*where, (entry[1], index)))
+
+
+def items(ds: Dataset, key: BaseTag) -> Sequence:
+    """The items of the sequence at ``key``, converted in place as ``ds[key]`` converts them.
+
+    An explicit-VR sequence still raw is parsed with pydicom's own sequence reader and put
+    in place directly: ``ds[key]`` costs three times the parse in hooks and bookkeeping
+    (the private creator's name on the element, which nothing here reads). Each item still
+    gets the pixel representation pydicom gives it. Anything else goes through ``ds[key]``.
+    """
+    raw = ds._dict.get(key)
+    if type(raw) is not RawDataElement or raw.VR != "SQ" or raw.value is None or raw.is_implicit_VR:
+        return ds[key].value
+    charset = ds.original_character_set or ds._character_set
+    value = raw.value
+    sequence = read_sequence(
+        io.BytesIO(value),
+        False,
+        raw.is_little_endian,
+        len(value),
+        [charset] if isinstance(charset, str) else charset,
+        raw.value_tell,
+    )
+    elem = DataElement(raw.tag, "SQ", sequence, raw.value_tell, raw.length == 0xFFFFFFFF, already_converted=True)
+    ds._dict[key] = elem
+    ds._set_pixel_representation(elem)
+    return sequence
 
 
 def path_text(where: Where, tag: int) -> str:

@@ -119,11 +119,11 @@ class _Walker:
     def _sequence(self, ds: Dataset, key: int, tag: int, bound: Bound, stack: tuple[int, ...], mode: str) -> None:
         misstored = bound.name != "keep" and dictionary_vr(tag) not in (None, "SQ")
         if bound.name in ("remove", "empty") or misstored:
-            self.dropped.append(ds[key].value)
+            self.dropped.append(walk.items(ds, key))
             self.tasks.append(Change(ds, key, REMOVE_MISSTORED if misstored else bound, "SQ", stack))
             return
         inner = MODES.get(bound.name, mode)
-        for item in ds[key].value:
+        for item in walk.items(ds, key):
             self.walk(item, (*stack, tag), inner)
 
 
