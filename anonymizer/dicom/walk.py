@@ -105,7 +105,7 @@ def deep(ds: Dataset, where: Where = ()) -> Iterator[tuple[Where, Dataset, Entry
                 yield from deep(item, (*where, (entry[1], index)))
 
 
-def items(ds: Dataset, key: BaseTag) -> Sequence:
+def items(ds: Dataset, key: int) -> Sequence:
     """The items of the sequence at ``key``, converted in place as ``ds[key]`` converts them.
 
     An explicit-VR sequence still raw is parsed with pydicom's own sequence reader and put
@@ -113,9 +113,10 @@ def items(ds: Dataset, key: BaseTag) -> Sequence:
     (the private creator's name on the element, which nothing here reads). Each item still
     gets the pixel representation pydicom gives it. Anything else goes through ``ds[key]``.
     """
-    raw = ds._dict.get(key)
+    raw = ds._dict.get(key)  # type: ignore[call-overload]
     if type(raw) is not RawDataElement or raw.VR != "SQ" or raw.value is None or raw.is_implicit_VR:
-        return ds[key].value
+        converted: Sequence = ds[key].value
+        return converted
     charset = ds.original_character_set or ds._character_set
     value = raw.value
     sequence = read_sequence(
@@ -127,7 +128,7 @@ def items(ds: Dataset, key: BaseTag) -> Sequence:
         raw.value_tell,
     )
     elem = DataElement(raw.tag, "SQ", sequence, raw.value_tell, raw.length == 0xFFFFFFFF, already_converted=True)
-    ds._dict[key] = elem
+    ds._dict[raw.tag] = elem
     ds._set_pixel_representation(elem)
     return sequence
 
