@@ -111,5 +111,6 @@ def store(ds: Dataset, elem: TextElement, value: Any) -> bool:
         return False
     if len(data) % 2:
         data += b"\x00" if elem.VR == "UI" else b" "
-    ds._dict[elem.tag] = elem.raw._replace(length=len(data), value=data)  # type: ignore[index]
+    raw = elem.raw  # a new raw element with the new value (namedtuple._replace is slow on the hot path)
+    ds._dict[elem.tag] = RawDataElement(raw.tag, raw.VR, len(data), data, *raw[4:])  # type: ignore[index]
     return True
