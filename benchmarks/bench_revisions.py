@@ -8,7 +8,8 @@ each revision is checked out into a temporary worktree and run from its own sour
 that the machine's drift hits them alike, and each is a whole process timed from
 outside (start-up and the final sync count). The venv is this one: a revision whose
 dependencies differ needs its own. ``HEAD`` means the working tree as it is. Printed:
-median files/s and the ratio to the plain pydicom read+write of the same files.
+median files/s and the ratio to the plain pydicom read+write of the same files
+(``bench_run.py``'s own ``plain`` phase).
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAIN = """
-import sys
-from pathlib import Path
-import pydicom
-source, out = Path(sys.argv[1]), Path(sys.argv[2])
-out.mkdir()
-for i, path in enumerate(sorted(p for p in source.iterdir() if p.is_file())):
-    pydicom.dcmread(path).save_as(out / f"{i}.dcm", enforce_file_format=True)
-"""
+PLAIN = [sys.executable, str(ROOT / "benchmarks" / "bench_run.py"), "--phase", "plain"]  # the same baseline
 
 
 def _cli(tree: Path, *args: object) -> list[str]:
@@ -77,7 +70,7 @@ def main() -> None:
             subprocess.run(_cli(tree, "keygen", tmp / f"{number}.key"), check=True, capture_output=True)
         times: dict[str, list[float]] = {"plain": [], **{rev: [] for rev in trees}}
         for r in range(args.repeat):
-            times["plain"].append(_timed([sys.executable, "-c", PLAIN, str(corpus), str(tmp / "plain")]))
+            times["plain"].append(_timed([*PLAIN, "--in-dir", str(corpus), "--work", str(tmp / "plain")]))
             shutil.rmtree(tmp / "plain")
             for number, (rev, tree) in enumerate(trees.items()):
                 work = tmp / f"work-{number}-{r}"

@@ -25,7 +25,6 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from anonymizer.dicom import vr as vrs
 
-UNDEFINED = 0xFFFFFFFF
 GROUP_LENGTH = 0x00020000
 DEFAULT_CHARSET = "iso8859"  # pydicom's default_encoding
 PIXEL_DATA = 0x7FE00010
@@ -73,7 +72,7 @@ def _pydicom_encode(ds: FileDataset) -> bytes:
 def _mark_pixel_length(ds: Dataset, compressed: bool) -> None:
     """As ``dcmwrite``: encapsulated pixel data has undefined length, native does not."""
     elem = ds._dict.get(PIXEL_DATA)  # type: ignore[call-overload]
-    if elem is None or (isinstance(elem, RawDataElement) and (elem.length == UNDEFINED) == compressed):
+    if elem is None or (isinstance(elem, RawDataElement) and (elem.length == vrs.UNDEFINED) == compressed):
         return  # a raw value already has the right form (no decoding needed)
     ds[PIXEL_DATA].is_undefined_length = compressed
 
@@ -130,10 +129,10 @@ class _Writer:
 
     def raw(self, fp: DicomBytesIO, elem: RawDataElement) -> None:
         value = elem.value or b""
-        undefined = elem.length == UNDEFINED
+        undefined = elem.length == vrs.UNDEFINED
         if undefined and elem.tag == PIXEL_DATA and not value.startswith(self.item_tag):
             raise ValueError("encapsulated pixel data without items")  # pydicom refuses it too
-        fp.write(self.header(elem.tag, elem.VR or "", UNDEFINED if undefined else len(value)))
+        fp.write(self.header(elem.tag, elem.VR or "", vrs.UNDEFINED if undefined else len(value)))
         fp.write(value)
         if undefined:
             fp.write(self.marker(SEQUENCE_END, 0))
@@ -145,7 +144,7 @@ class _Writer:
         body.is_implicit_VR, body.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
         for item in items:
             start = body.tell()
-            body.write(self.marker(ITEM, UNDEFINED))
+            body.write(self.marker(ITEM, vrs.UNDEFINED))
             self.dataset(body, item, encodings)
             if getattr(item, "is_undefined_length_sequence_item", False):
                 body.write(self.marker(ITEM_END, 0))
@@ -155,7 +154,7 @@ class _Writer:
                 body.write(self.marker(ITEM, end - start - 8))
                 body.seek(end)
         value = body.getvalue()
-        fp.write(self.header(tag, "SQ", UNDEFINED if undefined else len(value)))
+        fp.write(self.header(tag, "SQ", vrs.UNDEFINED if undefined else len(value)))
         fp.write(value)
         if undefined:
             fp.write(self.marker(SEQUENCE_END, 0))

@@ -23,7 +23,6 @@ from pydicom.uid import UID
 from anonymizer.dicom import vr as vrs
 from anonymizer.errors import InputError
 
-UNDEFINED = 0xFFFFFFFF
 DEFLATED = "1.2.840.10008.1.2.1.99"
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 IN_MEMORY = 256 * 1024 * 1024  # files up to this size are read whole (one read, parsed from memory)
@@ -149,7 +148,7 @@ def precheck(path: Path) -> None:
                 length, start = struct.unpack_from(f"{order}L", header, 8)[0], offset + 12
             else:
                 length, start = struct.unpack_from(f"{order}H", header, 6)[0], offset + 8
-            if length == UNDEFINED:
+            if length == vrs.UNDEFINED:
                 return  # a sequence or encapsulated pixels: pydicom parses on (values are small then)
             if start + length > size:
                 raise InputError("truncated", "a declared length exceeds the file")
@@ -208,7 +207,7 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
             continue
         if elem.value is None:  # zero length
             elem_end = elem.value_tell
-        elif elem.length == UNDEFINED:
+        elif elem.length == vrs.UNDEFINED:
             elem_end = elem.value_tell + len(elem.value) + 8  # value, then its delimiter
         elif len(elem.value) != elem.length:
             raise InputError("truncated")

@@ -23,6 +23,7 @@ NUMBER = _names(valuerep.INT_VR) | _names(valuerep.FLOAT_VR)  # AT DS FD FL IS S
 CHARSET = _names(valuerep.CUSTOMIZABLE_CHARSET_VR)  # LO LT PN SH ST UC UT: Specific Character Set applies
 ASCII = _names(valuerep.DEFAULT_CHARSET_VR) - NUMBER  # AE AS CS DA DT TM UI UR: always the default repertoire
 LONG_LENGTH = _names(valuerep.EXPLICIT_VR_LENGTH_32)  # explicit VR headers with a 4-byte length
+UNDEFINED = 0xFFFFFFFF  # the length of a sequence, item or encapsulated value closed by a delimiter
 DATE = frozenset({"DA", "DT"})
 TEMPORAL = DATE | {"TM"}
 TEXT = STRING - NUMBER - TEMPORAL - {"AS", "UI"}  # AE CS LO LT PN SH ST UC UR UT: names, codes, free text

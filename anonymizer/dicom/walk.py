@@ -17,6 +17,7 @@ from pydicom.filereader import read_sequence
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from anonymizer.dicom import vr as vrs
 from anonymizer.dicom.tags import block, dictionary_vr, format_tag, is_creator
 
 Element = RawDataElement | DataElement
@@ -31,7 +32,7 @@ def element_vr(ds: Dataset, tag: int, raw: Element) -> str:
         known = dictionary_vr(tag)
         if known is not None:
             return known
-        if raw.VR is None or (isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF):
+        if raw.VR is None or (isinstance(raw, RawDataElement) and raw.length == vrs.UNDEFINED):
             return str(ds[tag].VR)  # converts (private or undefined-length UN): may be SQ
         return "UN"
     return str(vr)
@@ -127,7 +128,7 @@ def items(ds: Dataset, key: int) -> Sequence:
         [charset] if isinstance(charset, str) else charset,
         raw.value_tell,
     )
-    elem = DataElement(raw.tag, "SQ", sequence, raw.value_tell, raw.length == 0xFFFFFFFF, already_converted=True)
+    elem = DataElement(raw.tag, "SQ", sequence, raw.value_tell, raw.length == vrs.UNDEFINED, already_converted=True)
     ds._dict[raw.tag] = elem
     ds._set_pixel_representation(elem)
     return sequence

@@ -141,7 +141,7 @@ def _gather(ds: Dataset, touched: dict, ids: Identifiers, inside_removed: bool) 
         change = touched.get((id(ds), key))
         removed = inside_removed or (change is not None and change.bound.name in ("remove", "empty"))
         if vr == "SQ":
-            for item in ds[key].value:
+            for item in walk.items(ds, key):
                 _gather(item, touched, ids, removed)
             continue
         if vr not in identifiers.SOURCE_VRS:
