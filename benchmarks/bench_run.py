@@ -14,7 +14,9 @@ does not examine must not pay for it); ``dask:N`` = ``anonymizer run --dask loca
 included); ``verify`` = ``anonymizer verify --against`` of an OUT made first (untimed).
 Printed: median files/s and MB/s of ``--repeat`` runs, the ratio to ``plain``, and the
 peak RSS of the coordinator and of its largest child process.
-Several sizes (``--files 500 2000 8000``) show how time and memory grow.
+Several sizes (``--files 500 2000 8000``) show how time and memory grow. Before each timed
+phase the file systems are synced (untimed), so no phase pays for the writeback of the
+files another phase left behind.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ def main() -> None:
                     work = tmp / f"work-{name.replace(':', '-')}-{r}"
                     if name == "verify":
                         _phase_process("setup", in_dir, work)
+                    os.sync()  # no phase pays for the writeback of another's files
                     start = time.perf_counter()
                     measured = _phase_process(name, in_dir, work)
                     results[name].append({**measured, "seconds": time.perf_counter() - start})

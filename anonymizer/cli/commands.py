@@ -32,7 +32,7 @@ from anonymizer.keys.secret import generate_key_file
 from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
 from anonymizer.pipeline.state import failures
-from anonymizer.pipeline.worker import Limits, with_burned_in
+from anonymizer.pipeline.worker import Limits, tune_gc, with_burned_in
 from anonymizer.pixels import detect
 from anonymizer.profile.loader import load_profile
 
@@ -174,6 +174,7 @@ def run_command(
     vault = vault_path_for(secret, vault_path)
     job = Job(in_dir, out_dir, plan, secret, vault=vault, state=state_dir, layout=layout, options=run_options)
     events = Events(log_format, job.run_id, dry_run)
+    tune_gc()
     try:
         with interrupts(), job:
             events.start(workers)

@@ -35,7 +35,7 @@ from anonymizer.gateway.tls import client_context, server_context
 from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
 from anonymizer.pipeline.state import StateStore
-from anonymizer.pipeline.worker import Limits, with_burned_in
+from anonymizer.pipeline.worker import Limits, tune_gc, with_burned_in
 from anonymizer.profile.loader import load_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,6 +242,7 @@ def serve_command(
         drain,
     )
     emit = EventLog(log_format == "json")
+    tune_gc()
     try:
         with interrupts(), job:
             if job.created_vault:

@@ -108,15 +108,16 @@ class _Writer:
     def elements(self, fp: DicomBytesIO, ds: Dataset, encodings: str | list[str], skip: int = -1) -> None:
         """Every element of ``ds`` in tag order (raw ones copied), ``skip`` left out."""
         elements = ds._dict
-        for tag in sorted(elements, key=int):  # int keys: BaseTag's own comparison is Python code
+        for key in sorted(elements, key=int):  # int keys: BaseTag's own comparison is Python code
+            tag = int(key)
             if (tag & 0xFFFF == 0 and tag >> 16 > 6) or tag == skip:
                 continue  # retired group lengths are not written (PS3.5 7.2)
-            elem = elements[tag]
+            elem = elements[key]
             if isinstance(elem, RawDataElement):
                 if elem.value is not None and (elem.VR is not None or self.implicit):
                     self.raw(fp, elem)
                     continue
-                elem = ds[tag]  # pydicom's writer converts empty raw values too (UN -> known VR)
+                elem = ds[key]  # pydicom's writer converts empty raw values too (UN -> known VR)
             if elem.VR == "SQ":
                 self.sequence(fp, elem.tag, elem.value, elem.is_undefined_length, encodings)
                 continue

@@ -198,6 +198,26 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
         _part10_meta(ds)
     if any("end of file" in str(w.message).lower() or "EOF" in str(w.message) for w in caught):
         raise InputError("truncated")
+    size = path.stat().st_size if data is None else len(data)
+    if not _ends_at(ds, size):  # the common case in one step; else every element is looked at
+        _check_lengths(ds, size)
+    image = "Rows" in ds or "Image Storage" in getattr(ds.get("SOPClassUID"), "name", "")
+    if image and not any(t in ds for t in PIXEL_TAGS):
+        raise InputError("missing-pixel-data")  # most often a file cut before its pixels
+    return ds
+
+
+def _ends_at(ds: FileDataset, size: int) -> bool:
+    """The last element read is raw, whole, and ends where the file does (so none is short)."""
+    last = next(reversed(ds._dict.values()), None)
+    if type(last) is not RawDataElement or last.value is None or last.length == vrs.UNDEFINED:
+        return False
+    return len(last.value) == last.length and last.value_tell + last.length == size
+
+
+def _check_lengths(ds: FileDataset, size: int) -> None:
+    """Fail closed on an element shorter than it declares, a raw element last in the file that
+    does not end with it, or no element at all."""
     end, last_start, last_is_raw = 0, -1, False
     for elem in ds._dict.values():
         if not isinstance(elem, RawDataElement):  # a sequence pydicom parsed while reading
@@ -218,15 +238,10 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
             last_start, last_is_raw = elem.value_tell, True
     if last_start < 0:
         raise InputError("empty-dataset")
-    image = "Rows" in ds or "Image Storage" in getattr(ds.get("SOPClassUID"), "name", "")
-    if image and not any(t in ds for t in PIXEL_TAGS):
-        raise InputError("missing-pixel-data")  # most often a file cut before its pixels
     deflated = ds.file_meta.get("TransferSyntaxUID") == DEFLATED  # offsets are in the inflated stream
     # A parsed sequence last in the file was read to its delimiters (pydicom raises there)
-    size = path.stat().st_size if data is None else len(data)
     if last_is_raw and not deflated and end != size:
         raise InputError("truncated")
-    return ds
 
 
 def read_meta(path: Path) -> FileDataset:

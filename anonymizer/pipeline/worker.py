@@ -9,6 +9,7 @@ settles path collisions and renames, in input order.
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -269,6 +270,21 @@ _PROCESS_WORKER: list[Worker] = []  # one per worker process, set by init_proces
 _CLUSTER_WORKERS: dict[str, Worker] = {}  # per Dask worker process, by configuration digest
 
 
+GC_THRESHOLD = 10_000
+"""Container allocations between young-generation collections in a process that de-identifies
+(CPython's default is 700): a file allocates thousands of short-lived objects, nearly all freed
+by reference counting, and the default made 2,000 collections (15 of the whole heap) over 2,000
+small files, 7% of a one-worker run."""
+
+
+def tune_gc() -> None:
+    """Collect garbage less often in a process whose work is de-identifying files (ours: the
+    command line's, a pool worker). What exists now (modules, the compiled plan) is never
+    garbage and leaves the collector's generations; cycles are still collected, later."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
+
+
 def init_process(config: WorkerConfig) -> None:
     """Process-pool initializer: tie the worker to its coordinator, keep its plan.
 
@@ -281,6 +297,7 @@ def init_process(config: WorkerConfig) -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     die_with_parent()
     _PROCESS_WORKER[:] = [Worker(config)]
+    tune_gc()
 
 
 def die_with_parent() -> None:
