@@ -209,7 +209,7 @@ def read(path: Path, data: bytes | None = None) -> FileDataset:
 
 def _ends_at(ds: FileDataset, size: int) -> bool:
     """The last element read is raw, whole, and ends where the file does (so none is short)."""
-    last = next(reversed(ds._dict.values()), None)
+    last = next(reversed(ds._dict.values()), None)  # type: ignore[call-overload]  # a dict
     if type(last) is not RawDataElement or last.value is None or last.length == vrs.UNDEFINED:
         return False
     return len(last.value) == last.length and last.value_tell + last.length == size
