@@ -215,3 +215,19 @@ def test_resume_does_not_depend_on_the_working_directory(tmp_path: Path, key_fil
     monkeypatch.chdir(tmp_path)
     again = cli("run", "data/in", tmp_path / "out", "--key-file", key_file, *vault, "--log-format", "json")
     assert '"done-before": 5' in again.output
+
+
+def test_tuned_collector_still_collects_cycles_made_after_start_up() -> None:
+    """tune_gc (run, serve and pool workers) freezes start-up and collects less often, not never."""
+    code = (
+        "import gc, weakref\n"
+        "from anonymizer.pipeline.worker import GC_THRESHOLD, tune_gc\n"
+        "tune_gc()\n"
+        "assert gc.get_threshold()[0] == GC_THRESHOLD and gc.get_freeze_count() > 0\n"
+        "class Node: pass\n"
+        "a, b = Node(), Node(); a.other, b.other = b, a\n"
+        "gone = weakref.ref(a); del a, b\n"
+        "gc.collect()\n"
+        "assert gone() is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
