@@ -6,8 +6,9 @@ Answers "did this change cost throughput?" with one machine, one venv and one co
 each revision is checked out into a temporary worktree and run from its own source
 (``sys.path``), the phases alternate (plain, then every revision, ``--repeat`` times) so
 that the machine's drift hits them alike, and each is a whole process timed from
-outside (start-up and the final sync count). The venv is this one: a revision whose
-dependencies differ needs its own. ``HEAD`` means the working tree as it is. Printed:
+outside (start-up and the final sync count; the file systems are synced before each,
+untimed). The venv is this one: a revision whose dependencies differ needs its own.
+``HEAD`` means the working tree as it is. Printed:
 median files/s and the ratio to the plain pydicom read+write of the same files
 (``bench_run.py``'s own ``plain`` phase).
 """
@@ -15,6 +16,7 @@ median files/s and the ratio to the plain pydicom read+write of the same files
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,6 +39,7 @@ def _cli(tree: Path, *args: object) -> list[str]:
 
 
 def _timed(cmd: list[str]) -> float:
+    os.sync()  # as bench_run: no phase pays for the writeback of another's files
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
