@@ -222,6 +222,47 @@ def test_kill_9_then_the_same_command_delivers_every_acknowledged_instance_once(
     assert ours == theirs
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (no /proc entry, or a zombie not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_the_receiving_and_delivering_processes_die_with_the_service(tmp_path: Path, key_file: Path) -> None:
+    with serving(tmp_path / "gw", key_file, "--forward", "dicom://NOBODY@127.0.0.1:9") as serve:
+        children = _children(serve.proc.pid)
+        assert len(children) == 2  # the receiver and one deliverer
+        serve.kill9()
+    wait_until(lambda: all(_gone(c) for c in children), timeout=10, what="no process of the service left")
+    with serving(tmp_path / "gw", key_file, port=serve.port) as again:  # nothing holds the port
+        assert len(_children(again.proc.pid)) == 1  # no destination: the receiver alone
+
+
+def test_a_receiving_process_that_dies_stops_the_service_with_an_error(tmp_path: Path, key_file: Path) -> None:
+    files = write_flat_corpus(tmp_path / "in", 3)
+    with serving(tmp_path / "gw", key_file, settle=600) as serve:
+        assert all(send(serve.port, files))
+        (receiver,) = _children(serve.proc.pid)
+        os.kill(receiver, signal.SIGKILL)
+        code = serve.proc.wait(60)
+        for reader in serve._readers:
+            reader.join(10)
+    assert code == 1
+    assert serve.count("process-lost") == 1
+    last = json.loads(serve.stderr.strip().splitlines()[-1])  # one line, JSON as asked
+    assert last["message"] == "the gateway's receive process ended unexpectedly; the same command restarts it"
+    with serving(tmp_path / "gw", key_file, settle=600) as again:  # the same command serves again
+        assert all(send(again.port, files))
+        again.wait_for("study-processed")
+    assert len(out_files(again.out)) == len(files)
+
+
 def test_a_destination_down_for_20_seconds_gets_everything_when_it_returns(
     tmp_path: Path, key_file: Path, orthancs: OrthancFactory
 ) -> None:

@@ -40,7 +40,7 @@ from anonymizer.gateway.outbox import Item, Outbox, Result
 from anonymizer.gateway.outcome import Outcome
 from anonymizer.gateway.receive import Receiver
 from anonymizer.gateway.settle import SettleTracker
-from anonymizer.gateway.spool import INCOMING, Spool, uid_key
+from anonymizer.gateway.spool import INCOMING, Cleaner, Spool, uid_key
 from anonymizer.gateway.tls import client_context, server_context
 from anonymizer.gateway.wire import reserve_responses_for_caller, set_tcp_nodelay, wake_on_connection_loss
 from tests.gateway import make_pki
@@ -301,3 +301,18 @@ def test_tls_accepts_a_client_the_ca_signed_and_refuses_plain_tcp(tmp_path: Path
             server_context(pki["server-cert"], pki["client-key"])  # a key that is not the certificate's
     finally:
         receiver.stop(drain=5)
+
+
+def test_the_cleaner_removes_processed_files_but_not_a_copy_re_sent_since(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    kept = spool.store(b"first", "1.2.3", "1.2.3.1").path
+    gone = spool.store(b"second", "1.2.3", "1.2.3.2").path
+    processed = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in (kept, gone)]
+    spool.store(b"re-sent, other bytes", "1.2.3", "1.2.3.1")  # arrives after the study's outcome was recorded
+    cleaner = Cleaner(spool)
+    cleaner.discard(uid_key("1.2.3"), processed)
+    cleaner.wait(uid_key("1.2.3"))  # what the gateway does before processing the study again
+    assert spool.instances() == [kept] and kept.read_bytes() == b"re-sent, other bytes"
+    cleaner.discard(uid_key("1.2.3"), [(kept, kept.stat().st_size, kept.stat().st_mtime_ns)])
+    cleaner.close()
+    assert spool.instances() == [] and not spool.study_dir(uid_key("1.2.3")).exists()  # the empty folder too

@@ -90,3 +90,15 @@ def test_plan_prints_no_value_that_pydicom_warns_about(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "SNT" not in done.stderr and "SNT" not in done.stdout
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_manifest_written_in_pieces_has_the_bytes_of_one_json_document(count: int) -> None:
+    from anonymizer.evidence import manifest
+
+    pixels = '{"boxes": [[0, 1, 2, 3]], "rules": ["r"]}'
+    rows = [(f"P/S/{i}.dcm", f"2.25.{i}", f"{i:064x}", pixels * (i % 2)) for i in range(count)]
+    files = manifest.Files(lambda: iter(rows), len(rows))
+    content = {"a": {"nested": [1, 2]}, "files": files, "z": "ünïcode", "counts": {"files": files.count}}
+    whole = dict(content, files=list(files.entries()))
+    assert manifest.encode(content) == (json.dumps(whole, indent=1, sort_keys=True) + "\n").encode("utf-8")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,47 @@ class RunInfo:
     layout: str
 
 
+@dataclass(frozen=True)
+class Files:
+    """The manifest's list of outputs, read from its source each time the manifest is encoded.
+
+    The manifest of a large OUT is written without holding its list in memory (the
+    gateway writes it again and again while it runs).
+
+    Parameters
+    ----------
+    rows : callable
+        Returns the outputs as (relative path, SOP Instance UID, SHA-256, pixels JSON).
+    count : int
+        How many rows it returns.
+    """
+
+    rows: Callable[[], Iterable[tuple[str, str, str, str]]]
+    count: int
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """The manifest's entry of each output."""
+        for path, uid, digest, pixels in self.rows():
+            entry: dict[str, Any] = {"path": path, "sop_instance_uid": uid, "sha256": digest}
+            if pixels:
+                entry["pixels"] = json.loads(pixels)  # rule names and box coordinates only
+            yield entry
+
+
 def manifest(
     plan: Plan,
-    outputs: Iterable[tuple[str, str, str, str]],
+    files: Files,
     info: RunInfo,
     counts: dict[str, Any],
     dataset: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a JSON-ready mapping.
+    """The manifest as a mapping (:func:`encode` and :func:`chunks` write it; ``files`` stays a :class:`Files`).
 
     Parameters
     ----------
     plan : Plan
         The plan that produced every output listed.
-    outputs : iterable of (path, SOP Instance UID, SHA-256, pixels JSON)
+    files : Files
         Every output in OUT, by relative path.
     info : RunInfo
         The run's id, times, key fingerprint and layout.
@@ -60,12 +88,6 @@ def manifest(
         Elements per action and per group over the whole dataset (every input done, in
         any run): what the report shows, also after a resumed run.
     """
-    files = []
-    for path, uid, digest, pixels in outputs:
-        entry: dict[str, Any] = {"path": path, "sop_instance_uid": uid, "sha256": digest}
-        if pixels:
-            entry["pixels"] = json.loads(pixels)  # rule names and box coordinates only
-        files.append(entry)
     gaps = shortfalls(plan)
     options = [
         {"name": name, "cid7050": standard.CID_7050[name][0], "meaning": standard.CID_7050[name][1]}
@@ -86,7 +108,7 @@ def manifest(
         "custom_rules": custom_rules(plan),
         "basic_profile": {"meets": not gaps, "short": [g.line() for g in gaps]},
         "files": files,
-        "counts": {"files": len(files)},
+        "counts": {"files": files.count},
         "dataset": dataset or {"actions": counts.get("actions", {}), "groups": counts.get("groups", {})},
         "run": {"id": info.run_id, "started": info.started, "finished": info.finished, **counts},
     }
@@ -101,7 +123,30 @@ def custom_rules(plan: Plan) -> list[dict[str, str]]:
 
 def encode(content: dict[str, Any]) -> bytes:
     """The manifest's bytes (sorted keys, one space indent, UTF-8)."""
-    return (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    return b"".join(chunks(content))
+
+
+_HOLE = "\0files\0"
+
+
+def chunks(content: dict[str, Any]) -> Iterator[bytes]:
+    """The manifest's bytes in pieces: a :class:`Files` list is encoded one entry at a time.
+
+    The bytes are those of ``json.dumps(content, indent=1, sort_keys=True)`` with the
+    list in place, and a final newline.
+    """
+    files = content.get("files")
+    if not isinstance(files, Files):
+        yield (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        return
+    head, tail = json.dumps({**content, "files": _HOLE}, indent=1, sort_keys=True).split(json.dumps(_HOLE))
+    yield head.encode("utf-8")
+    first = True
+    for entry in files.entries():  # the list is the top level's value: its items sit two spaces in
+        item = textwrap.indent(json.dumps(entry, indent=1, sort_keys=True), "  ")
+        yield ("[\n" if first else ",\n").encode("utf-8") + item.encode("utf-8")
+        first = False
+    yield ("[]" if first else "\n ]").encode("utf-8") + (tail + "\n").encode("utf-8")
 
 
 def load(out_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """The gateway on one :class:`~anonymizer.pipeline.job.Job`: receive -> spool -> settle -> run -> deliver.
 
-Threads: pynetdicom's (one per association) write received instances to the spool and
-report settled studies; the calling thread (the main thread: signals and the per-file
-time limit live there) de-identifies each settled study with :meth:`Job.process`, the
-same runner, worker, state, vault and layout as ``anonymizer run`` over IN = the spool;
-one thread per destination delivers from OUT (:class:`~anonymizer.gateway.deliver.Deliverer`).
+Processes (:mod:`anonymizer.gateway.child`: forked at start, they die with the service):
+the receiver's (pynetdicom's threads, one per association) writes received instances to
+the spool and reports settled studies over its pipe; the calling thread (the main
+thread: signals and the per-file time limit live there) de-identifies each settled study
+with :meth:`Job.process`, the same runner, worker, state, vault and layout as
+``anonymizer run`` over IN = the spool; one process per destination delivers from OUT
+(:class:`~anonymizer.gateway.deliver.Deliverer`), woken over its pipe when instances are
+queued. The children's events reach ``emit`` in this process. A child that dies stops
+the service with an error (the same command restarts it).
 
 After a study's run has committed (files synced, then the vault, then the state), each
 of its spooled instances that the state records as done is queued for every destination
@@ -21,22 +25,28 @@ from __future__ import annotations
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from anonymizer.errors import AnonymizerError, GatewayError
 from anonymizer.gateway.backoff import RetryPolicy
+from anonymizer.gateway.child import Child, Link
 from anonymizer.gateway.deliver import Deliverer, make_sender
 from anonymizer.gateway.destination import Listen
 from anonymizer.gateway.outbox import Item, Outbox
+from anonymizer.gateway.outcome import Sender
 from anonymizer.gateway.receive import Receiver
-from anonymizer.gateway.spool import Spool
+from anonymizer.gateway.spool import Cleaner, Processed, Spool
 from anonymizer.pipeline.job import Job, now
 from anonymizer.pipeline.layout import path_key
 from anonymizer.pipeline.runner import RunSummary
 
 Emit = Callable[[dict[str, Any]], None]
+MANIFEST_EVERY = 30.0  # seconds: how stale OUT's manifest may get while studies keep settling
 
 
 @dataclass(frozen=True)
@@ -98,14 +108,19 @@ class Gateway:
     def __init__(self, job: Job, options: GatewayOptions, emit: Emit):
         self.job, self.options, self.emit = job, options, emit
         self.spool = Spool(job.in_dir)
+        self._cleaner = Cleaner(self.spool)
         self.summary = RunSummary()  # every study processed since the start
         self.port: int | None = None
         self._todo: queue.Queue[str] = queue.Queue()
         self._stop = threading.Event()
-        self._deliverers: list[tuple[Deliverer, threading.Thread]] = []
-        self._receiver: Receiver | None = None
+        self._deliverers: list[Child] = []
+        self._receiver: Child | None = None
+        self._receiver_stopped: tuple[int, int] | None = None  # (aborted associations, unsettled studies)
+        self._closing = False  # children are being stopped: a closed pipe is expected
+        self._lost = ""  # the child that died unexpectedly
         self._started = now()
         self._unwritten = False  # studies processed since the manifest was written
+        self._written = time.monotonic()  # when it was last written (or the service started)
         self._in_study = False  # a study's run or its queueing is under way (an interrupt may land there)
 
     def stop(self) -> None:
@@ -123,6 +138,8 @@ class Gateway:
         ------
         GatewayError
             The address cannot be listened on, a destination URL or TLS file is unusable.
+        AnonymizerError
+            The receiving or a delivering process died (exit code 1; the same command restarts).
         KeyboardInterrupt
             A signal (the CLI's ``Interrupted``): re-raised after the stop above.
         """
@@ -146,44 +163,59 @@ class Gateway:
                 self._shutdown()
                 if not self._in_study:  # else the next start completes that study, then writes it
                     self._write_manifest()
+        if self._lost:
+            message = f"the gateway's {self._lost} process ended unexpectedly; the same command restarts it"
+            raise AnonymizerError(message)
         return self.summary
 
-    def _start(self, senders: list[tuple[str, Any]]) -> None:
-        for url, sender in senders:
-            deliverer = Deliverer(
-                self.job.state_dir, self.job.out_dir, url, sender, self.options.retry, self.emit, self._stop
-            )
-            thread = threading.Thread(target=deliverer.run, name="deliver", daemon=True)
-            thread.start()
-            self._deliverers.append((deliverer, thread))
+    def _start(self, senders: list[tuple[str, Sender]]) -> None:
+        """Fork the deliverers and the receiver (before any thread starts), then relay their messages."""
         options = self.options
-        self._receiver = Receiver(
-            self.spool,
-            options.listen,
-            self.emit,
-            self._todo.put,
-            options.allow_aets,
-            options.server_tls,
-            options.settle,
-        ).start()
-        self.port = self._receiver.port
+        for url, sender in senders:
+            target = partial(_delivering, self.job.state_dir, self.job.out_dir, url, sender, options.retry)
+            self._deliverers.append(Child("deliver", target).start())
+        self._receiver = Child("receive", partial(_receiving, self.spool, options)).start()
+        first = self._receiver.link.receive()
+        if first is None or first[0] != "listening":
+            raise GatewayError(first[1] if first is not None else "the receiving process ended before it listened")
+        self.port = int(first[1])
+        for child in (self._receiver, *self._deliverers):
+            threading.Thread(target=self._relay, args=(child,), name="relay", daemon=True).start()
         self.emit(
             {"event": "listening", "aet": options.listen.aet, "port": self.port, "tls": options.server_tls is not None}
         )
 
+    def _relay(self, child: Child) -> None:
+        """Pass a child's messages on: events to ``emit``, settled studies to the queue."""
+        while (message := child.link.receive()) is not None:
+            kind = message[0]
+            if kind == "event":
+                self.emit(message[1])
+            elif kind == "settled":
+                self._todo.put(message[1])
+            elif kind == "stopped":
+                self._receiver_stopped = (int(message[1]), int(message[2]))
+        if not self._closing:
+            self._lost = child.process.name
+            self.emit({"event": "process-lost", "process": self._lost})
+            self._stop.set()
+
     def _loop(self, outbox: Outbox) -> None:
+        """Process settled studies; write the manifest after a second without one, or every
+        :data:`MANIFEST_EVERY` seconds while studies keep coming (it lists all of OUT)."""
         while not self._stop.is_set():
             try:
-                study = self._todo.get(timeout=0.25)
+                study = self._todo.get(timeout=1.0)
             except queue.Empty:
                 self._write_manifest()
                 continue
             self._process(study, outbox)
-            if self._todo.empty():
+            if time.monotonic() - self._written >= MANIFEST_EVERY:
                 self._write_manifest()
 
     def _process(self, study: str, outbox: Outbox) -> None:
         """De-identify one study's spooled instances, queue what is done, empty its spool folder."""
+        self._cleaner.wait(study)
         folder = self.spool.study_dir(study)
         if not folder.is_dir():
             return
@@ -194,11 +226,9 @@ class Gateway:
         items, settled = self._settled(study)
         if items and self.options.forward:
             outbox.queue(self.options.forward, items)
-            for deliverer, _ in self._deliverers:
-                deliverer.wake()
-        for path in settled:
-            path.unlink(missing_ok=True)
-        self.spool.prune(study)
+            for deliverer in self._deliverers:
+                deliverer.link.send("wake")
+        self._cleaner.discard(study, settled)
         self._in_study = False
         self.emit(
             {
@@ -211,13 +241,13 @@ class Gateway:
             }
         )
 
-    def _settled(self, study: str) -> tuple[list[Item], list[Path]]:
+    def _settled(self, study: str) -> tuple[list[Item], list[Processed]]:
         """The outputs of a study's spooled instances the state records as done, and the spool files
         whose outcome is final (done or skipped by design); failed ones stay for review."""
         state = self.job.state
         assert state is not None
         items: list[Item] = []
-        settled: list[Path] = []
+        settled: list[Processed] = []
         for path in self.spool.instances(study):
             previous = state.previous(path)
             try:
@@ -231,22 +261,64 @@ class Gateway:
                 if output is None:
                     continue
                 items.append(Item(output.sop_uid, output.path, output.sha256))
-                settled.append(path)
+                settled.append((path, stat.st_size, stat.st_mtime_ns))
             elif previous.status == "skipped":
-                settled.append(path)
+                settled.append((path, stat.st_size, stat.st_mtime_ns))
         return items, settled
 
     def _write_manifest(self) -> None:
         if self._unwritten:
             self.job.write_manifest(self.summary, self._started)
             self._unwritten = False
+        self._written = time.monotonic()
 
     def _shutdown(self) -> None:
+        self._cleaner.close()
+        self._closing = True
         if self._receiver is not None:
-            aborted = self._receiver.stop(self.options.drain)
-            pending = self._receiver.pending()
+            self._receiver.link.send("stop", self.options.drain)
+            self._receiver.join(self.options.drain + 10)
+            aborted, pending = self._receiver_stopped or (-1, -1)
             self.emit({"event": "receiver-stopped", "aborted_associations": aborted, "unsettled_studies": pending})
         self._stop.set()
-        for deliverer, thread in self._deliverers:
+        for deliverer in self._deliverers:
+            deliverer.link.send("stop")
+        for deliverer in self._deliverers:
+            deliverer.join(self.options.drain)
+
+
+def _receiving(spool: Spool, options: GatewayOptions, link: Link) -> None:
+    """The receiver's process: listen until the parent says stop (or is gone), then drain."""
+    receiver = Receiver(
+        spool,
+        options.listen,
+        partial(link.send, "event"),
+        partial(link.send, "settled"),
+        options.allow_aets,
+        options.server_tls,
+        options.settle,
+    )
+    try:
+        receiver.start()
+    except GatewayError as exc:
+        link.send("error", str(exc))
+        return
+    link.send("listening", receiver.port)
+    message = link.receive()  # ("stop", drain), or None: the parent is gone
+    aborted = receiver.stop(float(message[1]) if message is not None else 0.0)
+    link.send("stopped", aborted, receiver.pending())
+
+
+def _delivering(state_dir: Path, out_dir: Path, url: str, sender: Sender, policy: RetryPolicy, link: Link) -> None:
+    """A deliverer's process: deliver until the parent says stop (or is gone); "wake" means new work."""
+    stop = threading.Event()
+    deliverer = Deliverer(state_dir, out_dir, url, sender, policy, partial(link.send, "event"), stop)
+
+    def listen() -> None:
+        while (message := link.receive()) is not None and message[0] != "stop":
             deliverer.wake()
-            thread.join(self.options.drain)
+        stop.set()
+        deliverer.wake()
+
+    threading.Thread(target=listen, name="wake", daemon=True).start()
+    deliverer.run()

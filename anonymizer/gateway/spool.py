@@ -16,10 +16,13 @@ fsyncs that folder: after a crash a study folder holds only complete files, and
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
+import queue
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +140,67 @@ class Spool:
         """Remove a study's folder if it is empty (a new arrival re-creates it)."""
         with contextlib.suppress(OSError):
             self.study_dir(study).rmdir()
+
+
+Processed = tuple[Path, int, int]  # a spool file, and the size and mtime_ns it had when its outcome was recorded
+
+
+class Cleaner:
+    """Removes processed spool files in a thread of its own, then their study's folder if empty.
+
+    An unlink right after the commit's sync can wait milliseconds on the file system's
+    journal; measured in the gateway, removing 2,000 spool files that way took 4.3 s of
+    the de-identifying thread. A file is removed only while it still has the size and
+    time it had when its outcome was recorded: a copy re-sent since then stays for the
+    next settle. Files not removed before a crash are found at the next start, skipped
+    as done before, and removed then.
+
+    Parameters
+    ----------
+    spool : Spool
+        Whose files are removed.
+    """
+
+    def __init__(self, spool: Spool):
+        self.spool = spool
+        self._queue: queue.Queue[tuple[str, list[Processed]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pending: collections.Counter[str] = collections.Counter()  # studies with files still to remove
+        self._changed = threading.Condition()
+
+    def discard(self, study: str, files: list[Processed]) -> None:
+        """Remove these files of ``study`` soon (the thread starts at the first call)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="spool-cleaner", daemon=True)
+            self._thread.start()
+        with self._changed:
+            self._pending[study] += 1
+        self._queue.put((study, files))
+
+    def wait(self, study: str) -> None:
+        """Return when no file of ``study`` waits to be removed (call before processing it again:
+        a file removed while a pass walks the study's folder would count as unreadable)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._pending[study])
+
+    def close(self) -> None:
+        """Remove everything queued so far, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (work := self._queue.get()) is not None:
+            study, files = work
+            for path, size, mtime_ns in files:
+                with contextlib.suppress(OSError):
+                    stat = path.stat()
+                    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns):
+                        path.unlink()
+            self.spool.prune(study)
+            with self._changed:
+                self._pending[study] -= 1
+                if not self._pending[study]:
+                    del self._pending[study]
+                self._changed.notify_all()

@@ -122,6 +122,7 @@ class Job:
         self.redone = 0  # outputs found missing in OUT, made again by this run
         self.binding: dict[str, str] = {}
         self._binding_id = ""
+        self._swept = False  # OUT was swept of an interrupted run's temporaries (by the first pass)
         self.summary = RunSummary()  # filled as the run goes (also what an interrupted run did)
 
     # --- opening and closing ------------------------------------------------------------
@@ -339,8 +340,12 @@ class Job:
         """
         if self.vault is None or self.state is None:
             raise RuntimeError("a Job runs inside its with-block")
+        # Only the first pass can meet an interrupted run's temporaries, unless worker processes
+        # (which can die mid-write) run the files; a sweep walks all of OUT.
+        sweep = not self._swept or self.options.workers != 1 or self.options.dask is not None
+        self._swept = True
         return runner.run(
-            folder, self.config(), self.vault, self.state, on_result, self.options, self._binding_id, summary
+            folder, self.config(), self.vault, self.state, on_result, self.options, self._binding_id, summary, sweep
         )
 
     def write_manifest(self, summary: RunSummary, started: str) -> Path:
@@ -368,15 +373,18 @@ class Job:
     def _manifest(self, summary: RunSummary, started: str) -> dict[str, Any]:
         assert self.state is not None
         info = manifest.RunInfo(self.run_id, started, now(), self.secret.fingerprint, self.layout)
-        outputs = ((o.path, o.sop_uid, o.sha256, o.pixels) for o in self.state.outputs())
-        content = manifest.manifest(self.plan, outputs, info, summary.as_dict(), self.state.dataset_counts())
+        state = self.state
+        files = manifest.Files(
+            lambda: ((o.path, o.sop_uid, o.sha256, o.pixels) for o in state.outputs()), state.count_outputs()
+        )
+        content = manifest.manifest(self.plan, files, info, summary.as_dict(), state.dataset_counts())
         content["vault"] = self.binding.get("vault", "")
         return content
 
     def _publish(self, content: dict[str, Any]) -> Path:
         path = self.out_dir / manifest.MANIFEST
         try:
-            publish(write_temp(manifest.encode(content), self.out_dir), path)
+            publish(write_temp(manifest.chunks(content), self.out_dir), path)
         except OSError as exc:
             raise storage_fault(exc) from None
         return path

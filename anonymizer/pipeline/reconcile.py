@@ -30,7 +30,7 @@ def reconcile(out_dir: Path, state: StateStore, check: bool = False) -> int:
     """
     missing: list[str] = []
     altered: list[str] = []
-    for output in state.outputs():
+    for output in list(state.outputs()):  # outputs are claimed again below
         file = out_dir / output.path
         try:
             stat = file.stat()

@@ -214,6 +214,7 @@ def run(
     options: RunOptions = RunOptions(),
     binding: str = "",
     summary: RunSummary | None = None,
+    sweep: bool = True,
 ) -> RunSummary:
     """De-identify every file under ``in_dir`` into ``config.out_dir`` (None: dry run).
 
@@ -236,6 +237,9 @@ def run(
         under another binding are done again.
     summary : RunSummary or None
         Counts to fill in (the caller keeps them if the run is interrupted).
+    sweep : bool
+        Remove temporaries an interrupted run or a lost worker left in OUT, before and
+        after (a walk of all of OUT; a caller running many small passes sweeps once).
 
     Returns
     -------
@@ -247,7 +251,7 @@ def run(
         OUT's storage failed: nothing more is settled (the same command resumes).
     """
     out_dir = config.out_dir
-    if out_dir is not None and sweep_temporaries(out_dir):
+    if out_dir is not None and sweep and sweep_temporaries(out_dir):
         log.info("removed temporary files of an interrupted run")
     try:
         vault.add(config.plan.lookup_records())  # the controller's crosswalks, whole
@@ -275,8 +279,8 @@ def run(
                 commit(out_dir, vault, state)
             elif out_dir is not None and count % max(1, options.batch // 8) == 0:
                 early.start()
-    if out_dir is not None:
-        sweep_temporaries(out_dir)  # a re-run task of a lost cluster worker may leave one
+    if out_dir is not None and sweep:
+        sweep_temporaries(out_dir)  # a re-run task of a lost worker may leave one
     settler.collect_garbage()
     summary.removed, summary.complete = settler.removed, True
     commit(out_dir, vault, state)

@@ -128,7 +128,6 @@ class Settler:
     def collect_garbage(self) -> int:
         """Remove outputs the current binding did not make (after a ``--force`` pass); return how many."""
         before = self.removed
-        for output in list(self.state.outputs()):
-            if output.binding != self.binding:
-                self._remove(output.path, output.input)
+        for output in list(self.state.outputs(other_than=self.binding)):
+            self._remove(output.path, output.input)
         return self.removed - before

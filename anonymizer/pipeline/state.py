@@ -322,10 +322,23 @@ class StateStore:
         path, uid, digest, pixels, size, mtime, binding, owner = row
         return Output(str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner))
 
-    def outputs(self) -> Iterator[Output]:
-        """Every recorded output, by relative path."""
-        query = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs ORDER BY path"
-        for path, uid, digest, pixels, size, mtime, binding, owner in self._db.execute(query).fetchall():
+    def count_outputs(self) -> int:
+        """How many outputs are recorded."""
+        return int(self._db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
+
+    def outputs(self, other_than: str | None = None) -> Iterator[Output]:
+        """Every recorded output by relative path, or only those not made under binding ``other_than``.
+
+        Rows are read as the caller goes (memory does not grow with OUT): a caller that
+        changes outputs while iterating takes a list first.
+        """
+        query = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs"
+        rows = (
+            self._db.execute(query + " ORDER BY path")
+            if other_than is None
+            else self._db.execute(query + " WHERE binding != ? ORDER BY path", (other_than,))
+        )
+        for path, uid, digest, pixels, size, mtime, binding, owner in rows:
             yield Output(
                 str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner)
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydicom.dataset import FileDataset
@@ -18,8 +19,8 @@ TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
-def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
-    """Write ``data`` to a new temporary file in ``folder`` (fsync it unless ``sync`` is False).
+def write_temp(data: bytes | Iterable[bytes], folder: Path, sync: bool = True) -> Path:
+    """Write ``data`` (bytes, or bytes in pieces) to a new temporary file in ``folder``; fsync unless ``sync`` is False.
 
     The batch runner passes ``sync=False`` and makes a whole batch durable with one
     :func:`os.sync` before it records the batch as done.
@@ -32,9 +33,10 @@ def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
         fd = os.open(tmp, FLAGS, 0o666)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for piece in (data,) if isinstance(data, bytes) else _gathered(data):
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view) :]
             if sync:
                 os.fsync(fd)
         finally:
@@ -43,6 +45,18 @@ def write_temp(data: bytes, folder: Path, sync: bool = True) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _gathered(pieces: Iterable[bytes], size: int = 1 << 16) -> Iterable[bytes]:
+    """Small pieces joined into writes of about ``size`` bytes."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def publish(temp: Path, final: Path) -> None:
