@@ -11,11 +11,12 @@ to patch edges), and strips one line pitch beside each line found are read too
 (annotation lines come in blocks). The loop ends when a pass finds nothing new; after
 ``max_passes`` redactions, what the last pass found is ``residual``.
 
-Then the certification pass (:meth:`TextDetector.doubts`): text the loop may have
-missed where detection is known to be weak. It reads, with the recogniser, strips
-continuing each found line along its axis (a line found in part) and checks the
-first pass's maps at a lenient threshold for line-shaped answers left outside the
-redaction (small text over speckle). Each doubt is a reason not to certify.
+Then the certification pass (:func:`anonymizer.pixels.certify.certify`): text the loop
+may have missed where detection is known to be weak. A line ending on rough ground
+(speckle) is redacted four line heights further; strips continuing each line are read
+with the recogniser (a line found in part), and the first pass's maps are checked at a
+lenient threshold for line-shaped answers left outside the redaction (small text over
+speckle). Each doubt is a reason not to certify.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from anonymizer.pixels import detect, views
+from anonymizer.pixels.certify import certify
+from anonymizer.pixels.certify import judge as judge  # the benchmark re-judges records with it
 from anonymizer.pixels.rules import Box
 
 SINGLE_VIEWS = (("lum", "local2"), ("lum", "inv"), ("lum", "blackhat"), ("chroma", "minmax"), ("lum", "local2@r"))
@@ -94,7 +97,10 @@ class Settings:
     lenient_score: float = 0.36  # ... a line-shaped answer left outside scoring >= this ...
     lenient_side: int = 6  # ... with a short side >= this (px) is a doubt
     fragment_aspect: float = 3.0  # certification: a found line shorter than this x its thickness ...
-    fragment_side: int = 24  # ... and at most this thick (px: small text) is a doubt
+    fragment_side: int = 24  # ... and at most this thick (px: small text) is a doubt ...
+    fragment_min: int = 6  # ... unless thinner than this (px: a map blob thinner than any stroke) ...
+    fragment_speckle: float = 0.02  # ... or on ground smoother than this (views.speckle: pieces come from speckle)
+    rough: float = 0.05  # certification: a line's continuation this rough (views.roughness) is redacted
 
 
 class TextDetector:
@@ -317,9 +323,9 @@ class TextDetector:
         detail: dict[str, Any] = {"candidates": history, "ignored": ignored, "lines": [b[2:] for b in found_lines]}
         result = LoopResult(boxes, residual, passes, found_nothing, detail=detail)
         if not residual:
-            result.doubts = self.doubts(
-                base, redacted, outside, detect.merge(found_lines), first_views, first_maps, detail
-            )
+            merged = detect.merge(found_lines)
+            extra, result.doubts = certify(self, base, redacted, outside, merged, (first_views, first_maps), detail)
+            result.boxes = detect.merge(boxes + extra)
         return result
 
     def inspect(
@@ -355,53 +361,6 @@ class TextDetector:
             if line not in best or confidence > best[line][1]:
                 best[line] = (text, confidence)
         return [(box, text, confidence) for box, (text, confidence) in sorted(best.items())]
-
-    def doubts(
-        self,
-        base: dict[str, views.Plane],
-        redacted: np.ndarray,
-        outside: np.ndarray,
-        lines: list[Box],
-        first_views: list[View],
-        first_maps: list[np.ndarray],
-        detail: dict[str, Any],
-    ) -> list[str]:
-        """The certification pass: what it sees is recorded in ``detail``; the reasons to doubt (empty: certify)."""
-        s = self.settings
-        rows, columns = redacted.shape
-        current = {k: views.mask_to_surroundings(v, redacted, 99) for k, v in base.items()}
-        seen = self._views(current)
-        reads = self._read_strips(self._strips(lines, redacted | ~outside, along=True), seen)
-        detail["continuations"] = [[sum(c.isalnum() for c in text), round(conf, 3)] for _, text, conf in reads]
-        left = self._lines(first_views, first_maps, (0, 0, columns, rows), outside, s.lenient_thresh, s.lenient_box)
-        detail["lenient"] = [
-            [c.box[2], c.box[3], round(c.score, 3)]
-            for c in left
-            if redacted[c.box[1] : c.box[1] + c.box[3], c.box[0] : c.box[0] + c.box[2]].mean() < 0.5
-        ]
-        return judge(detail, s)
-
-
-def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
-    """The certification pass's doubts from what it recorded (a pure function: benchmarks re-judge records).
-
-    ``text-continues``: a strip continuing a found line reads as characters (a line found
-    in part). ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a
-    line-shaped answer outside the redaction (text the detector barely sees).
-    ``fragment``: a line found is short for its thickness and thin (small text the
-    detector found only a piece of: over speckle it stops lines short).
-    """
-    s = settings
-    doubts = []
-    if any(chars >= s.doubt_chars and conf >= s.doubt_confidence for chars, conf in detail.get("continuations", [])):
-        doubts.append("text-continues")
-    if any(min(w, h) >= s.lenient_side and score >= s.lenient_score for w, h, score in detail.get("lenient", [])):
-        doubts.append("faint-line")
-    if any(
-        min(w, h) <= s.fragment_side and max(w, h) < s.fragment_aspect * min(w, h) for w, h in detail.get("lines", [])
-    ):
-        doubts.append("fragment")
-    return doubts
 
 
 def _inside(inner: Box, outer: Box) -> bool:
