@@ -80,6 +80,7 @@ class Settings:
 
     target: int = 512  # the detector sees the short side scaled up to this (at most max_up x)
     max_up: float = 4.0
+    second_target: int = 1024  # when pass 1 finds nothing at ``target``, it looks again at this (small text)
     thresh: float = 0.3  # DB binarisation threshold
     box_thresh: float = 0.5  # DB box score
     max_line: int = 64  # px: a line's short side at most this ...
@@ -132,10 +133,10 @@ class TextDetector:
         s = self.settings
         return min(s.max_line, max(12, int(s.max_line_share * min(rows, columns))))
 
-    def _maps(self, seen: list[View], crop: Box) -> list[np.ndarray]:
-        """Each view's probability map over ``crop`` (full-image coordinates of the crop)."""
+    def _maps(self, seen: list[View], crop: Box, target: int = 0) -> list[np.ndarray]:
+        """Each view's probability map over ``crop`` (full-image coordinates; ``target``: other than the default)."""
         rows, columns = seen[0][1].shape
-        full_h, full_w = detect.run_size(rows, columns, self.settings.target, self.settings.max_up)
+        full_h, full_w = detect.run_size(rows, columns, target or self.settings.target, self.settings.max_up)
         sy, sx = full_h / rows, full_w / columns
         cx, cy, cw, ch = crop
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
@@ -279,13 +280,22 @@ class TextDetector:
         ignored, passes, last_lines, found_lines = 0, 0, list[Box](), list[Box]()
         seen = first_views = self._views(base)
         first_maps = self._maps(seen, whole)
-        found_nothing = False
+        found_nothing, target = False, s.target
         for number in range(s.max_passes + 1):
             passes += 1
             if number == 0:
                 found = self._lines(
                     seen, first_maps, whole, None if excluded is None else outside, s.thresh, s.box_thresh
                 )
+                if not found and detect.run_size(rows, columns, s.second_target, s.max_up) != detect.run_size(
+                    rows, columns, s.target, s.max_up
+                ):  # small text: a second look at a larger scale (kept by the whole loop if it finds any)
+                    larger = self._maps(seen, whole, s.second_target)
+                    found = self._lines(
+                        seen, larger, whole, None if excluded is None else outside, s.thresh, s.box_thresh
+                    )
+                    if found:
+                        target, first_maps = s.second_target, larger
                 found_nothing = not found
             else:
                 current = {k: views.mask_to_surroundings(v, redacted, number) for k, v in base.items()}
@@ -296,7 +306,7 @@ class TextDetector:
                 found = []
                 for i in range(1, int(count)):
                     crop = (int(stats[i][0]), int(stats[i][1]), int(stats[i][2]), int(stats[i][3]))
-                    found += self._lines(seen, self._maps(seen, crop), crop, allowed, s.thresh, s.box_thresh)
+                    found += self._lines(seen, self._maps(seen, crop, target), crop, allowed, s.thresh, s.box_thresh)
                 if found:
                     found, rejected = self._confirm(found, seen)
                     ignored += rejected
