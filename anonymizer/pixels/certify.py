@@ -75,7 +75,8 @@ def certify(
         for c in left
         if redacted[c.box[1] : c.box[1] + c.box[3], c.box[0] : c.box[0] + c.box[2]].mean() < 0.5
     ]
-    found, now, extra = list(lines), redacted, list[Box]()
+    # boxes thinner than fragment_min are map blobs thinner than any stroke: no line continues them
+    found, now, extra = [b for b in lines if min(b[2], b[3]) >= s.fragment_min], redacted, list[Box]()
     plane = next(iter(base.values()))
     low, high = (float(v) for v in np.percentile(plane, (1, 99)))
     rough: list[Box] = []

@@ -55,10 +55,6 @@ def view(plane: Plane, name: str) -> Image8:
         hat = np.asarray(cv2.morphologyEx(plane, cv2.MORPH_BLACKHAT, kernel(KERNEL)))
         top = float(np.percentile(hat, 99.9))
         return stretch(hat, 0.0, top if top > 0 else float(hat.max()))
-    if name == "tophat":
-        hat = np.asarray(cv2.morphologyEx(plane, cv2.MORPH_TOPHAT, kernel(KERNEL)))
-        top = float(np.percentile(hat, 99.9))
-        return stretch(hat, 0.0, top if top > 0 else float(hat.max()))
     if name == "local2":
         mean = np.asarray(cv2.blur(plane, (KERNEL, KERNEL)))
         spread = np.asarray(
