@@ -93,7 +93,13 @@ def certify(
     current = {k: views.mask_to_surroundings(v, now, 99) for k, v in base.items()}
     seen = detector._views(current)
     reads = detector._read_strips(detector._strips(found, now | ~outside, along=True), seen)
-    detail["continuations"] = [[sum(c.isalnum() for c in text), round(conf, 3)] for _, text, conf in reads]
+    peaks = {
+        box: max(float(m[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].max()) for m in first_maps)
+        for box, _, _ in reads
+    }
+    detail["continuations"] = [
+        [sum(c.isalnum() for c in text), round(conf, 3), round(peaks[box], 3)] for box, text, conf in reads
+    ]
     detail["lines"] = [[w, h, round(views.speckle(plane, (x, y, w, h), high - low), 4)] for x, y, w, h in lines]
     return extra, judge(detail, s)
 
@@ -102,8 +108,10 @@ def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
     """The certification pass's doubts from what it recorded (benchmarks re-judge records with it).
 
     ``text-continues``: a strip continuing a found line reads as characters (a line found
-    in part). ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a
-    line-shaped answer outside the redaction (text the detector barely sees).
+    in part); a single character only where pass 1's maps reach ``doubt_map`` in the strip
+    (the recogniser reads a lone digit, mostly "2", into empty ground and speckle).
+    ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a line-shaped
+    answer outside the redaction (text the detector barely sees).
     ``fragment``: a found line is short for its thickness and thin (small text the
     detector found only a piece of: over speckle it stops lines short), on ground at
     least ``fragment_speckle`` rough (:func:`anonymizer.pixels.views.speckle`; records
@@ -124,7 +132,12 @@ def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
     """
     s = settings
     doubts = []
-    if any(chars >= s.doubt_chars and conf >= s.doubt_confidence for chars, conf in detail.get("continuations", [])):
+    if any(
+        chars >= s.doubt_chars
+        and conf >= s.doubt_confidence
+        and (chars > 1 or (peak[0] if peak else 1.0) >= s.doubt_map)
+        for chars, conf, *peak in detail.get("continuations", [])
+    ):
         doubts.append("text-continues")
     if any(min(w, h) >= s.lenient_side and score >= s.lenient_score for w, h, score in detail.get("lenient", [])):
         doubts.append("faint-line")
