@@ -11,11 +11,12 @@ to patch edges), and strips one line pitch beside each line found are read too
 (annotation lines come in blocks). The loop ends when a pass finds nothing new; after
 ``max_passes`` redactions, what the last pass found is ``residual``.
 
-Then the certification pass (:meth:`TextDetector.doubts`): text the loop may have
-missed where detection is known to be weak. It reads, with the recogniser, strips
-continuing each found line along its axis (a line found in part) and checks the
-first pass's maps at a lenient threshold for line-shaped answers left outside the
-redaction (small text over speckle). Each doubt is a reason not to certify.
+Then the certification pass (:func:`anonymizer.pixels.certify.certify`): text the loop
+may have missed where detection is known to be weak. A line ending on rough ground
+(speckle) is redacted four line heights further; strips continuing each line are read
+with the recogniser (a line found in part), and the first pass's maps are checked at a
+lenient threshold for line-shaped answers left outside the redaction (small text over
+speckle). Each doubt is a reason not to certify.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from anonymizer.pixels import detect, views
+from anonymizer.pixels.certify import certify
+from anonymizer.pixels.certify import judge as judge  # the benchmark re-judges records with it
 from anonymizer.pixels.rules import Box
 
 SINGLE_VIEWS = (("lum", "local2"), ("lum", "inv"), ("lum", "blackhat"), ("chroma", "minmax"), ("lum", "local2@r"))
@@ -77,6 +80,7 @@ class Settings:
 
     target: int = 512  # the detector sees the short side scaled up to this (at most max_up x)
     max_up: float = 4.0
+    second_target: int = 1024  # when pass 1 finds nothing at ``target``, it looks again at this (small text)
     thresh: float = 0.3  # DB binarisation threshold
     box_thresh: float = 0.5  # DB box score
     max_line: int = 64  # px: a line's short side at most this ...
@@ -88,13 +92,17 @@ class Settings:
     strip_chars: int = 3  # a neighbour strip is a line when read with >= 3 characters ...
     strip_confidence: float = 0.75  # ... at this confidence
     doubt_chars: int = 1  # certification: a continuation strip read with >= this many characters ...
-    doubt_confidence: float = 0.6  # ... at this confidence is a doubt
+    doubt_confidence: float = 0.6  # ... at this confidence is a doubt ...
+    doubt_map: float = 0.2  # ... (one character: where some pass-1 map reaches this in the strip)
     lenient_thresh: float = 0.2  # certification: pass 1's maps re-read at these thresholds ...
     lenient_box: float = 0.35
     lenient_score: float = 0.36  # ... a line-shaped answer left outside scoring >= this ...
     lenient_side: int = 6  # ... with a short side >= this (px) is a doubt
     fragment_aspect: float = 3.0  # certification: a found line shorter than this x its thickness ...
-    fragment_side: int = 24  # ... and at most this thick (px: small text) is a doubt
+    fragment_side: int = 24  # ... and at most this thick (px: small text) is a doubt ...
+    fragment_min: int = 6  # ... unless thinner than this (px: a map blob thinner than any stroke) ...
+    fragment_speckle: float = 0.02  # ... or on ground smoother than this (views.speckle: pieces come from speckle)
+    rough: float = 0.05  # certification: a line's continuation this rough (views.roughness) is redacted
 
 
 class TextDetector:
@@ -126,10 +134,10 @@ class TextDetector:
         s = self.settings
         return min(s.max_line, max(12, int(s.max_line_share * min(rows, columns))))
 
-    def _maps(self, seen: list[View], crop: Box) -> list[np.ndarray]:
-        """Each view's probability map over ``crop`` (full-image coordinates of the crop)."""
+    def _maps(self, seen: list[View], crop: Box, target: int = 0) -> list[np.ndarray]:
+        """Each view's probability map over ``crop`` (full-image coordinates; ``target``: other than the default)."""
         rows, columns = seen[0][1].shape
-        full_h, full_w = detect.run_size(rows, columns, self.settings.target, self.settings.max_up)
+        full_h, full_w = detect.run_size(rows, columns, target or self.settings.target, self.settings.max_up)
         sy, sx = full_h / rows, full_w / columns
         cx, cy, cw, ch = crop
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
@@ -273,13 +281,22 @@ class TextDetector:
         ignored, passes, last_lines, found_lines = 0, 0, list[Box](), list[Box]()
         seen = first_views = self._views(base)
         first_maps = self._maps(seen, whole)
-        found_nothing = False
+        found_nothing, target = False, s.target
         for number in range(s.max_passes + 1):
             passes += 1
             if number == 0:
                 found = self._lines(
                     seen, first_maps, whole, None if excluded is None else outside, s.thresh, s.box_thresh
                 )
+                if not found and detect.run_size(rows, columns, s.second_target, s.max_up) != detect.run_size(
+                    rows, columns, s.target, s.max_up
+                ):  # small text: a second look at a larger scale (kept by the whole loop if it finds any)
+                    larger = self._maps(seen, whole, s.second_target)
+                    found = self._lines(
+                        seen, larger, whole, None if excluded is None else outside, s.thresh, s.box_thresh
+                    )
+                    if found:
+                        target, first_maps = s.second_target, larger
                 found_nothing = not found
             else:
                 current = {k: views.mask_to_surroundings(v, redacted, number) for k, v in base.items()}
@@ -290,7 +307,7 @@ class TextDetector:
                 found = []
                 for i in range(1, int(count)):
                     crop = (int(stats[i][0]), int(stats[i][1]), int(stats[i][2]), int(stats[i][3]))
-                    found += self._lines(seen, self._maps(seen, crop), crop, allowed, s.thresh, s.box_thresh)
+                    found += self._lines(seen, self._maps(seen, crop, target), crop, allowed, s.thresh, s.box_thresh)
                 if found:
                     found, rejected = self._confirm(found, seen)
                     ignored += rejected
@@ -317,9 +334,9 @@ class TextDetector:
         detail: dict[str, Any] = {"candidates": history, "ignored": ignored, "lines": [b[2:] for b in found_lines]}
         result = LoopResult(boxes, residual, passes, found_nothing, detail=detail)
         if not residual:
-            result.doubts = self.doubts(
-                base, redacted, outside, detect.merge(found_lines), first_views, first_maps, detail
-            )
+            merged = detect.merge(found_lines)
+            extra, result.doubts = certify(self, base, redacted, outside, merged, (first_views, first_maps), detail)
+            result.boxes = detect.merge(boxes + extra)
         return result
 
     def inspect(
@@ -355,53 +372,6 @@ class TextDetector:
             if line not in best or confidence > best[line][1]:
                 best[line] = (text, confidence)
         return [(box, text, confidence) for box, (text, confidence) in sorted(best.items())]
-
-    def doubts(
-        self,
-        base: dict[str, views.Plane],
-        redacted: np.ndarray,
-        outside: np.ndarray,
-        lines: list[Box],
-        first_views: list[View],
-        first_maps: list[np.ndarray],
-        detail: dict[str, Any],
-    ) -> list[str]:
-        """The certification pass: what it sees is recorded in ``detail``; the reasons to doubt (empty: certify)."""
-        s = self.settings
-        rows, columns = redacted.shape
-        current = {k: views.mask_to_surroundings(v, redacted, 99) for k, v in base.items()}
-        seen = self._views(current)
-        reads = self._read_strips(self._strips(lines, redacted | ~outside, along=True), seen)
-        detail["continuations"] = [[sum(c.isalnum() for c in text), round(conf, 3)] for _, text, conf in reads]
-        left = self._lines(first_views, first_maps, (0, 0, columns, rows), outside, s.lenient_thresh, s.lenient_box)
-        detail["lenient"] = [
-            [c.box[2], c.box[3], round(c.score, 3)]
-            for c in left
-            if redacted[c.box[1] : c.box[1] + c.box[3], c.box[0] : c.box[0] + c.box[2]].mean() < 0.5
-        ]
-        return judge(detail, s)
-
-
-def judge(detail: dict[str, Any], settings: Settings) -> list[str]:
-    """The certification pass's doubts from what it recorded (a pure function: benchmarks re-judge records).
-
-    ``text-continues``: a strip continuing a found line reads as characters (a line found
-    in part). ``faint-line``: pass 1's maps, re-read at a lenient threshold, hold a
-    line-shaped answer outside the redaction (text the detector barely sees).
-    ``fragment``: a line found is short for its thickness and thin (small text the
-    detector found only a piece of: over speckle it stops lines short).
-    """
-    s = settings
-    doubts = []
-    if any(chars >= s.doubt_chars and conf >= s.doubt_confidence for chars, conf in detail.get("continuations", [])):
-        doubts.append("text-continues")
-    if any(min(w, h) >= s.lenient_side and score >= s.lenient_score for w, h, score in detail.get("lenient", [])):
-        doubts.append("faint-line")
-    if any(
-        min(w, h) <= s.fragment_side and max(w, h) < s.fragment_aspect * min(w, h) for w, h in detail.get("lines", [])
-    ):
-        doubts.append("fragment")
-    return doubts
 
 
 def _inside(inner: Box, outer: Box) -> bool:

@@ -156,3 +156,32 @@ def speckle(plane: Plane, box: tuple[int, int, int, int], span: float) -> float:
         return 0.0
     fine = (around - np.asarray(cv2.blur(around, (3, 3))))[ring]
     return 1.4826 * float(np.median(np.abs(fine - np.median(fine)))) / max(span, 1e-6)
+
+
+def roughness(plane: Plane, box: tuple[int, int, int, int], span: float) -> float:
+    """How rough the ground inside ``box`` is: the robust spread of its fine structure over ``span``.
+
+    Fine structure is each pixel minus its 3x3 mean; ``span`` is the image's own range
+    (1st to 99th percentile). Speckle scores high, a flat or smooth ground (or thin text
+    on it) low: where the recogniser cannot tell text from the ground.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        A float32 plane.
+    box : tuple of int
+        x, y, width, height.
+    span : float
+        The plane's display range.
+
+    Returns
+    -------
+    float
+        The spread (0: flat).
+    """
+    x, y, w, h = box
+    inside = plane[y : y + h, x : x + w]
+    if inside.size == 0:
+        return 0.0
+    fine = inside - np.asarray(cv2.blur(inside, (3, 3)))
+    return 1.4826 * float(np.median(np.abs(fine - np.median(fine)))) / max(span, 1e-6)
