@@ -1,6 +1,6 @@
 """Burned-in text: the closed redaction loop of ``--burned-in ocr`` on generated images.
 
-Run from the repository root (needs the ``[ocr]`` extra)::
+Run from the repository root::
 
     python benchmarks/ocr_recall.py                          # full: 420 text images + 60 without, both modes
     python benchmarks/ocr_recall.py --size 60 --mode boxes   # the CI set (tests/test_ocr_bench.py)

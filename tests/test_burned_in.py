@@ -145,13 +145,17 @@ def test_keep_says_identity_not_removed_while_burned_in_annotation_is_yes(tmp_pa
 
 
 def test_default_quarantine_says_where_the_images_went(tmp_path: Path, key_file: Path) -> None:
-    """Issue 15, first bullet: images held back for their pixels vanished without a word on where."""
+    """Issue 15, first bullet: images held back for their pixels vanished without a word on where.
+
+    The policy was research's default then; it is ``--burned-in quarantine`` now (research runs the loop).
+    """
     (tmp_path / "in").mkdir()
     for i in range(3):
         ds, _ = _ct(bool(i % 2), i)
         ds.Modality = "OT"
         save(ds, str(tmp_path / "in" / f"{i}.dcm"))
-    result = cli("run", tmp_path / "in", tmp_path / "out", "--key-file", key_file, "--log-format", "text")
+    args = ("run", tmp_path / "in", tmp_path / "out", "--key-file", key_file, "--burned-in", "quarantine")
+    result = cli(*args, "--log-format", "text")
     assert result.exit_code == 1
     assert output_files(tmp_path / "out") == []
     said = result.stderr

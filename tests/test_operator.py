@@ -283,10 +283,10 @@ def test_10_dry_run_label_verify_verdict_and_whole_dataset_report(tmp_path: Path
     report = json.loads(cli("report", out, "--format", "json").stdout)
     removed = next(a["elements"] for a in report["actions"] if a["action"] == "remove")
     assert removed == 2 * json.loads((out / "anonymizer-manifest.json").read_text())["run"]["actions"]["remove"]
-    assert report["pixels"]["burned_in"] == "quarantine"
+    assert report["pixels"]["burned_in"] == "ocr"  # research runs the redaction loop
     assert any(r["selector"] == "PatientID" for r in report["custom_rules"])
     html = cli("report", out).stdout
-    assert "Rules beyond the PS3.15 tables" in html and "quarantine" in html
+    assert "Rules beyond the PS3.15 tables" in html and "Policy ocr: " in html
 
 
 # 11 help texts ------------------------------------------------------------------------------

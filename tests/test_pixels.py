@@ -19,7 +19,7 @@ from anonymizer.engine.plan import Plan
 from anonymizer.errors import ProfileError
 from anonymizer.evidence.manifest import MANIFEST
 from anonymizer.keys.secret import Secret
-from anonymizer.pipeline.worker import prepare
+from anonymizer.pipeline.worker import prepare, with_burned_in
 from anonymizer.pixels import detect, redact
 from anonymizer.pixels.rules import PixelPolicy, builtin_set, parse_rule
 from anonymizer.profile.loader import load_profile
@@ -83,7 +83,7 @@ def test_rule_fills_the_box_in_every_frame_and_codec(tmp_path: Path, key_file: P
         assert b"SNTBURN" not in data and b"DOE^JANE" not in data
 
 
-def test_default_policy_quarantines_flagged_objects_no_rule_covers(tmp_path: Path, key_file: Path) -> None:
+def test_quarantine_policy_fails_flagged_objects_no_rule_covers(tmp_path: Path, key_file: Path) -> None:
     (tmp_path / "in").mkdir()
     ds, _, _ = mr_16bit()
     save(ds, str(tmp_path / "in" / "a.dcm"))  # BurnedInAnnotation YES, no pixel rule
@@ -91,7 +91,8 @@ def test_default_policy_quarantines_flagged_objects_no_rule_covers(tmp_path: Pat
     del us.BurnedInAnnotation  # US without the attribute (nor calibrated regions): flagged as well
     del us.SequenceOfUltrasoundRegions
     save(us, str(tmp_path / "in" / "b.dcm"))
-    result = cli("run", tmp_path / "in", tmp_path / "out", "--key-file", key_file, "--log-format", "json")
+    args = ("run", tmp_path / "in", tmp_path / "out", "--key-file", key_file, "--burned-in", "quarantine")
+    result = cli(*args, "--log-format", "json")
     assert result.exit_code == 1
     events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     failed = [e for e in events if e.get("status") == "failed"]
@@ -99,6 +100,24 @@ def test_default_policy_quarantines_flagged_objects_no_rule_covers(tmp_path: Pat
     assert {e["reason"] for e in failed} == {"burned-in"}
     assert output_files(tmp_path / "out") == []
     assert "SNTBURN" not in result.output
+
+
+def test_research_falls_back_to_quarantine_where_the_detector_cannot_run(
+    tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Research's ocr default becomes quarantine, with a warning; an explicit --burned-in ocr is refused."""
+    monkeypatch.setattr(detect, "unavailable", lambda: "text detection needs OpenCV and onnxruntime")
+    (tmp_path / "in").mkdir()
+    ds, _, _ = mr_16bit()
+    save(ds, str(tmp_path / "in" / "a.dcm"))  # BurnedInAnnotation YES, no pixel rule
+    args = ("run", tmp_path / "in", tmp_path / "out", "--key-file", key_file)
+    result = cli(*args, "--log-format", "json")
+    assert result.exit_code == 1 and "burned_in falls back to quarantine" in result.stderr
+    events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [e["reason"] for e in events if e.get("status") == "failed"] == ["burned-in"]
+    assert output_files(tmp_path / "out") == []
+    refused = cli(*args, "--burned-in", "ocr")
+    assert refused.exit_code == 2 and "text detection needs" in refused.output
 
 
 def test_keep_policy_ships_flagged_pixels_unchanged(tmp_path: Path, key_file: Path) -> None:
@@ -224,7 +243,7 @@ def test_pixel_section_errors_name_file_and_line(tmp_path: Path, pixels: str, me
 def test_burned_in_override_reaches_the_worker(tmp_path: Path) -> None:
     ds, _, _ = mr_16bit()
     save(ds, str(tmp_path / "a.dcm"))
-    plan = Plan(load_profile("research"))
+    plan = Plan(with_burned_in(load_profile("research"), "quarantine"))
     result, written = prepare(1, tmp_path / "a.dcm", plan, Secret(bytes(32)))
     assert result.reason == "burned-in" and written is None
     assert "no pixel rule covers it" in result.detail and "SNTBURN" not in result.detail
@@ -260,7 +279,7 @@ def test_every_bundled_image_redacts_in_its_codec() -> None:
 
 
 def _ocr_ready() -> None:
-    """OCR tests run wherever the [ocr] extra is; CI sets ANONYMIZER_REQUIRE_OCR so they never skip there."""
+    """OCR tests run wherever the detector can run; CI sets ANONYMIZER_REQUIRE_OCR so they never skip there."""
     why = detect.unavailable()
     if why and os.environ.get("ANONYMIZER_REQUIRE_OCR"):
         pytest.fail(why)

@@ -19,6 +19,7 @@ from anonymizer.cli.options import (
     key_option,
     load_secret,
     option_option,
+    pixel_plan,
     profile_option,
     project_option,
     vault_option,
@@ -32,8 +33,7 @@ from anonymizer.keys.secret import generate_key_file
 from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
 from anonymizer.pipeline.state import failures
-from anonymizer.pipeline.worker import Limits, tune_gc, with_burned_in
-from anonymizer.pixels import detect
+from anonymizer.pipeline.worker import Limits, tune_gc
 from anonymizer.profile.loader import load_profile
 
 
@@ -163,9 +163,7 @@ def run_command(
     Example:
       anonymizer run dicom-in/ dicom-out/ --profile research --key-file project.key --workers 4
     """
-    plan = Plan(with_burned_in(load_profile(profile_name, options), burned_in))
-    if plan.profile.pixels.burned_in == "ocr" and (why := detect.unavailable()) is not None:
-        raise click.UsageError(why)
+    plan = pixel_plan(load_profile(profile_name, options), burned_in)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
     limits = Limits(max_file_size, file_timeout)
     run_options = RunOptions(

@@ -18,12 +18,12 @@ from anonymizer.cli.options import (
     key_option,
     load_secret,
     option_option,
+    pixel_plan,
     profile_option,
     project_option,
     vault_option,
     vault_path_for,
 )
-from anonymizer.engine.plan import Plan
 from anonymizer.evidence import manifest
 from anonymizer.gateway.backoff import RetryPolicy
 from anonymizer.gateway.deliver import Deliverer, make_sender
@@ -35,7 +35,7 @@ from anonymizer.gateway.tls import client_context, server_context
 from anonymizer.pipeline.job import Job, default_state_dir
 from anonymizer.pipeline.runner import RunOptions
 from anonymizer.pipeline.state import StateStore
-from anonymizer.pipeline.worker import Limits, tune_gc, with_burned_in
+from anonymizer.pipeline.worker import Limits, tune_gc
 from anonymizer.profile.loader import load_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -221,7 +221,7 @@ def serve_command(
         parse_destination(url)
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    plan = Plan(with_burned_in(load_profile(profile_name, options), burned_in))
+    plan = pixel_plan(load_profile(profile_name, options), burned_in)
     secret = load_secret(key_file, plan.profile.project if project is None else project)
     vault = vault_path_for(secret, vault_path)
     state = state_dir or default_state_dir(vault, out_dir)

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import click
 
+from anonymizer.engine.plan import Plan
 from anonymizer.errors import KeyFileError
 from anonymizer.keys.secret import Secret, load_key_file
+from anonymizer.pipeline.worker import with_burned_in
+from anonymizer.pixels import detect
+from anonymizer.profile.model import Profile
 from anonymizer.standard import OPTIONS
 
 profile_option = click.option(
@@ -51,10 +55,26 @@ burned_in_option = click.option(
     type=click.Choice(["quarantine", "ocr", "keep"]),
     default=None,
     help="Objects that may hold burned-in text: fail those no pixel rule covers (quarantine), run the text "
-    "detector's redaction loop on every one and ship only what it certifies clean (ocr; extra [ocr]; the rest "
+    "detector's redaction loop on every one and ship only what it certifies clean (ocr, research's default; the rest "
     "fails with burned-in-residual), or ship them as they are with PatientIdentityRemoved NO (keep). "
     "Overrides the profile's pixels.burned_in.",
 )
+
+
+def pixel_plan(profile: Profile, burned_in: str | None) -> Plan:
+    """The plan with ``--burned-in`` applied, for a machine where the text detector may not run.
+
+    ``--burned-in ocr`` there is a usage error; a profile's own ``ocr`` (research's
+    default) falls back to ``quarantine`` with a warning, so nothing that may hold
+    burned-in text is shipped unexamined.
+    """
+    plan = Plan(with_burned_in(profile, burned_in))
+    if plan.profile.pixels.burned_in != "ocr" or (why := detect.unavailable()) is None:
+        return plan
+    if burned_in == "ocr":
+        raise click.UsageError(why)
+    click.echo(f"warning: {why}; burned_in falls back to quarantine", err=True)
+    return Plan(with_burned_in(profile, "quarantine"))
 
 
 def data_home() -> Path:

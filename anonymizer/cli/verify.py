@@ -41,7 +41,7 @@ from anonymizer.profile.loader import load_profile
 @click.option(
     "--pixels",
     is_flag=True,
-    help="Also run the text detector on every output image (extra [ocr]); findings give box coordinates, "
+    help="Also run the text detector on every output image; findings give box coordinates, "
     "the recognised text only with --show-values.",
 )
 @guarded

@@ -1,4 +1,4 @@
-"""``verify --pixels``: the text detector run on the outputs (extra ``[ocr]``).
+"""``verify --pixels``: the text detector run on the outputs (imported only with --pixels).
 
 Every output with pixel data is decoded and examined by the detector and recogniser
 (:meth:`anonymizer.pixels.loop.TextDetector.inspect`). The areas OUT's manifest says

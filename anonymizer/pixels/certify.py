@@ -1,4 +1,4 @@
-"""The certification pass of the closed redaction loop: what may be left, redacted or doubted (extra ``[ocr]``).
+"""The certification pass of the closed redaction loop: what may be left, redacted or doubted.
 
 After the loop (:meth:`anonymizer.pixels.loop.TextDetector.run`) has redacted what it
 found, :func:`certify` looks where detection is known to be weak and either redacts

@@ -1,4 +1,4 @@
-"""A text detector and a recogniser on onnxruntime, with models shipped in a PyPI wheel (extra ``[ocr]``).
+"""A text detector and a recogniser on onnxruntime, with models shipped in a PyPI wheel.
 
 The detector is PP-OCRv6's DB text detector (``PP-OCRv6_det_small.onnx``) and the
 recogniser ``PP-OCRv6_rec_small.onnx`` (its character list is in the model's metadata).
@@ -45,10 +45,10 @@ def unavailable() -> str | None:
         except (ImportError, ValueError):
             found = False
         if not found:
-            return "text detection needs the [ocr] extra: pip install 'anonymizer-dicom[ocr]'"
+            return "text detection needs OpenCV and onnxruntime (dependencies of anonymizer-dicom): reinstall it"
     folder = model_dir()
     if folder is None or not (folder / DET_MODEL).is_file() or not (folder / REC_MODEL).is_file():
-        return "text detection needs the models of the rapidocr wheel: pip install 'anonymizer-dicom[ocr]'"
+        return "text detection needs the models of the rapidocr wheel (a dependency of anonymizer-dicom): reinstall it"
     return None
 
 

@@ -1,4 +1,4 @@
-"""The closed redaction loop: detect text lines, redact, look again, certify or not (extra ``[ocr]``).
+"""The closed redaction loop: detect text lines, redact, look again, certify or not.
 
 Pass 1 runs the detector on every view of the object (:mod:`anonymizer.pixels.views`)
 and keeps each candidate shaped like a text line (short side <= min(64 px, 0.45 x the

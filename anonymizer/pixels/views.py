@@ -1,4 +1,4 @@
-"""The 8-bit images the text detector sees of one object's frames (extra ``[ocr]``: numpy, OpenCV).
+"""The 8-bit images the text detector sees of one object's frames (numpy, OpenCV).
 
 *Planes* are float32 images where bright means displayed bright: luminance (MONOCHROME1
 negated) and, for colour, chroma (max - min of the samples; coloured text on grey). A
