@@ -101,4 +101,4 @@ def test_the_manifest_written_in_pieces_has_the_bytes_of_one_json_document(count
     files = manifest.Files(lambda: iter(rows), len(rows))
     content = {"a": {"nested": [1, 2]}, "files": files, "z": "ünïcode", "counts": {"files": files.count}}
     whole = dict(content, files=list(files.entries()))
-    assert manifest.encode(content) == (json.dumps(whole, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    assert b"".join(manifest.chunks(content)) == (json.dumps(whole, indent=1, sort_keys=True) + "\n").encode("utf-8")

@@ -72,7 +72,7 @@ def manifest(
     counts: dict[str, Any],
     dataset: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a mapping (:func:`encode` and :func:`chunks` write it; ``files`` stays a :class:`Files`).
+    """The manifest as a mapping (:func:`chunks` writes it; ``files`` stays a :class:`Files`).
 
     Parameters
     ----------
@@ -121,24 +121,16 @@ def custom_rules(plan: Plan) -> list[dict[str, str]]:
     ]
 
 
-def encode(content: dict[str, Any]) -> bytes:
-    """The manifest's bytes (sorted keys, one space indent, UTF-8)."""
-    return b"".join(chunks(content))
-
-
 _HOLE = "\0files\0"
 
 
 def chunks(content: dict[str, Any]) -> Iterator[bytes]:
-    """The manifest's bytes in pieces: a :class:`Files` list is encoded one entry at a time.
+    """The manifest's bytes in pieces, its :class:`Files` list encoded one entry at a time.
 
     The bytes are those of ``json.dumps(content, indent=1, sort_keys=True)`` with the
-    list in place, and a final newline.
+    list in place (sorted keys, one space indent, UTF-8), and a final newline.
     """
-    files = content.get("files")
-    if not isinstance(files, Files):
-        yield (json.dumps(content, indent=1, sort_keys=True) + "\n").encode("utf-8")
-        return
+    files: Files = content["files"]
     head, tail = json.dumps({**content, "files": _HOLE}, indent=1, sort_keys=True).split(json.dumps(_HOLE))
     yield head.encode("utf-8")
     first = True

@@ -140,6 +140,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+_OUTPUTS = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs"
+
+
+def _output(row: tuple[Any, ...]) -> Output:
+    path, uid, digest, pixels, size, mtime, binding, owner = row
+    return Output(str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner))
+
+
 def _key(path: Path) -> bytes:
     return os.fsencode(path)
 
@@ -314,13 +322,8 @@ class StateStore:
 
     def output(self, key: str) -> Output | None:
         """The output at path key ``key`` (:func:`~anonymizer.pipeline.layout.path_key`), or None."""
-        row = self._db.execute(
-            "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        path, uid, digest, pixels, size, mtime, binding, owner = row
-        return Output(str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner))
+        row = self._db.execute(_OUTPUTS + " WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _output(row)
 
     def count_outputs(self) -> int:
         """How many outputs are recorded."""
@@ -332,16 +335,9 @@ class StateStore:
         Rows are read as the caller goes (memory does not grow with OUT): a caller that
         changes outputs while iterating takes a list first.
         """
-        query = "SELECT path, sop_uid, sha256, pixels, size, mtime_ns, binding, input FROM outputs"
-        rows = (
-            self._db.execute(query + " ORDER BY path")
-            if other_than is None
-            else self._db.execute(query + " WHERE binding != ? ORDER BY path", (other_than,))
-        )
-        for path, uid, digest, pixels, size, mtime, binding, owner in rows:
-            yield Output(
-                str(path), str(uid), str(digest), str(pixels), int(size), int(mtime), str(binding), bytes(owner)
-            )
+        where, parameters = ("", ()) if other_than is None else (" WHERE binding != ?", (other_than,))
+        for row in self._db.execute(_OUTPUTS + where + " ORDER BY path", parameters):
+            yield _output(row)
 
     # --- durability ---------------------------------------------------------------------
 
